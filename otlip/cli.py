@@ -1,0 +1,77 @@
+"""The ``otlip`` command line.
+
+Each package contributes its sub-commands from a private ``_cli`` module with a
+``register(subparsers)`` function, and its part of ``otlip demo`` from a private
+``_demo`` module with a ``run(out_dir: Path, *, verbose: bool) -> list[Path]``
+function. Sub-commands are looked up lazily so that ``otlip w1`` never pays for
+importing gpjax.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import sys
+import time
+from pathlib import Path
+
+# Order matters for the demo: the foundation first, then the packages built on it.
+PACKAGES = ("w1", "icnn", "quantiles", "sdf_mesh", "gp")
+
+
+def _modules(kind: str):
+    for pkg in PACKAGES:
+        name = f"otlip.{pkg}.{kind}"
+        if importlib.util.find_spec(name) is not None:
+            yield pkg, name
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    selected = set(args.only.split(",")) if args.only else None
+    written: list[Path] = []
+    for pkg, name in _modules("_demo"):
+        if selected is not None and pkg not in selected:
+            continue
+        print(f"== otlip demo: {pkg} ==", flush=True)
+        start = time.perf_counter()
+        module = importlib.import_module(name)
+        files = module.run(out, verbose=not args.quiet)
+        written.extend(files)
+        print(f"   {pkg} done in {time.perf_counter() - start:.1f} s", flush=True)
+    print("outputs:")
+    for f in written:
+        print(f"  {f}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="otlip",
+        description="Optimal transport and geometry with constrained neural networks.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    demo = sub.add_parser("demo", help="run every package on its embedded default data")
+    demo.add_argument("--out", default="demo_out", help="output directory (default: demo_out)")
+    demo.add_argument("--only", default=None, help="comma-separated packages, e.g. w1,icnn")
+    demo.add_argument("--quiet", action="store_true", help="no progress output")
+    demo.set_defaults(func=_run_demo)
+    for _, name in _modules("_cli"):
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (ValueError, FileNotFoundError, TypeError) as exc:
+        print(f"otlip {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

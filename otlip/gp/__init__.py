@@ -1,0 +1,1 @@
+"""otlip.gp (under construction)."""

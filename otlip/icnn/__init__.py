@@ -1,0 +1,1 @@
+"""otlip.icnn (under construction)."""

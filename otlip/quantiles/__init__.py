@@ -1,0 +1,1 @@
+"""otlip.quantiles (under construction)."""

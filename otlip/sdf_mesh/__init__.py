@@ -1,0 +1,1 @@
+"""otlip.sdf_mesh (under construction)."""

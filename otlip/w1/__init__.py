@@ -1,0 +1,1 @@
+"""otlip.w1 (under construction)."""
