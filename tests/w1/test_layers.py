@@ -1,0 +1,162 @@
+"""Lipschitz layers: constants, orthogonality, gradient-norm preservation, freezing."""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from otlip.w1 import (
+    BjorckDense,
+    FullSort,
+    GroupSort,
+    LipschitzMLP,
+    SpectralDense,
+    freeze,
+    gram_spectral_bound,
+)
+
+# float32 matrix products of width <= 64 accumulate rounding of order 1e-6; the issue's
+# tolerance 1e-4 on gradient norms leaves two orders of magnitude of margin.
+LIP_TOL = 1e-4
+SHAPES = [(64, 64), (32, 64), (64, 32), (2, 64), (64, 1)]
+
+
+def _with_random_weight(layer, key, scale=3.0):
+    """Replace the orthogonal init by an ill-conditioned Gaussian weight (as training could)."""
+    w = scale * jax.random.normal(key, layer.weight.shape)
+    return eqx.tree_at(lambda m: m.weight, layer, w)
+
+
+def _spectral_norm(w) -> float:
+    return float(np.linalg.norm(np.asarray(w, np.float64), 2))
+
+
+@pytest.mark.parametrize(("n_in", "n_out"), SHAPES)
+def test_bjorck_is_orthogonal(key, n_in, n_out):
+    k1, k2 = jax.random.split(key)
+    layer = BjorckDense(n_in, n_out, key=k1)
+    # a trained weight drifts from the orthogonal init; a square Gaussian matrix can have
+    # an arbitrarily small singular value (outside the documented convergence range)
+    drift = layer.weight + 0.5 * jax.random.normal(k2, layer.weight.shape) / np.sqrt(max(n_in, n_out))
+    for lay in (layer, eqx.tree_at(lambda m: m.weight, layer, drift)):
+        w = np.asarray(lay.effective_weight(), np.float64)
+        gram = w.T @ w if n_out >= n_in else w @ w.T
+        # the issue's bound ||WᵀW − I||₂ <= 1e-3 (WWᵀ for wide matrices)
+        assert np.linalg.norm(gram - np.eye(gram.shape[0]), 2) <= 1e-3
+
+
+def test_bjorck_one_step_is_still_one_lipschitz(key):
+    """The docstring's guarantee: any n_iter >= 1 gives ||W̃||₂ <= 1 even far from orthogonal."""
+    k1, k2 = jax.random.split(key)
+    # rank-deficient-ish weight: huge condition number, power iteration from a fixed vector
+    u = jax.random.normal(k2, (48, 3))
+    v = jax.random.normal(k1, (3, 40))
+    w = u @ v + 1e-3 * jax.random.normal(key, (48, 40))
+    for n_iter in (1, 2, 5):
+        layer = eqx.tree_at(lambda m: m.weight, BjorckDense(40, 48, key=k1, n_iter=n_iter), w)
+        # float32 rounding of the Björck polynomial is ~1e-6
+        assert _spectral_norm(layer.effective_weight()) <= 1 + 1e-5
+
+
+@pytest.mark.parametrize(("n_in", "n_out"), SHAPES)
+def test_spectral_dense_is_one_lipschitz(key, n_in, n_out):
+    k1, k2 = jax.random.split(key)
+    layer = _with_random_weight(SpectralDense(n_in, n_out, key=k1), k2)
+    s = _spectral_norm(layer.effective_weight())
+    assert s <= 1 + 1e-5
+    # Gram-iteration bound overestimates by at most r^(1/2^9) (1.008 for r = 64)
+    assert s >= 1 / 64 ** (1 / 512) - 1e-5
+
+
+def test_gram_bound_is_an_upper_bound(key):
+    for i, k in enumerate(jax.random.split(key, 5)):
+        w = jax.random.normal(k, (10 + 7 * i, 30))
+        exact = _spectral_norm(w)
+        bound = float(gram_spectral_bound(w, 6))
+        assert exact * (1 - 1e-5) <= bound <= exact * min(w.shape) ** (1 / 128) * (1 + 1e-5)
+
+
+def _jacobian_norms(f, xs):
+    jac = jax.vmap(jax.jacobian(f))(xs)  # [n, out, in]
+    return np.linalg.norm(np.asarray(jac, np.float64), ord=2, axis=(1, 2))
+
+
+@pytest.mark.parametrize("cls", [BjorckDense, SpectralDense])
+def test_dense_layer_gradient_norms(key, cls):
+    k1, k2, k3 = jax.random.split(key, 3)
+    layer = _with_random_weight(cls(16, 24, key=k1), k2)
+    xs = jax.random.normal(k3, (32, 16))
+    assert _jacobian_norms(layer, xs).max() <= 1 + LIP_TOL
+
+
+@pytest.mark.parametrize("act", [GroupSort(2), GroupSort(4), FullSort()])
+def test_groupsort_is_gradient_norm_preserving(key, act):
+    k1, k2 = jax.random.split(key)
+    xs = jax.random.normal(k1, (64, 16))
+    jac = np.asarray(jax.vmap(jax.jacobian(act))(xs))
+    # each Jacobian is a permutation matrix: all singular values are exactly 1
+    for j in jac:
+        assert np.allclose(j @ j.T, np.eye(16))
+        assert set(np.unique(j)) <= {0.0, 1.0}
+    # and the output is a sorted-by-group rearrangement of the input
+    out = np.asarray(jax.vmap(act)(xs))
+    assert np.allclose(np.sort(out, axis=1), np.sort(np.asarray(xs), axis=1))
+
+
+def test_groupsort2_matches_sort_and_handles_ties():
+    x = jnp.array([3.0, 1.0, 2.0, 2.0, -1.0, 5.0])
+    assert np.array_equal(np.asarray(GroupSort(2)(x)), [1.0, 3.0, 2.0, 2.0, -1.0, 5.0])
+    jac = np.asarray(jax.jacobian(GroupSort(2))(x))
+    # a tie still gives a permutation (min/max through jnp.maximum would give 1/2, 1/2)
+    assert np.allclose(jac @ jac.T, np.eye(6))
+
+
+def test_groupsort_rejects_bad_width():
+    with pytest.raises(ValueError, match="divisible"):
+        GroupSort(2)(jnp.ones(3))
+
+
+def test_mlp_gradient_norms_before_and_after_training(key):
+    k1, k2, k3 = jax.random.split(key, 3)
+    net = LipschitzMLP(8, [32, 32, 32], key=k1)
+    xs = jax.random.normal(k2, (128, 8))
+    grads = jax.vmap(jax.grad(lambda x: net(x)[0]))(xs)
+    assert float(jnp.linalg.norm(grads, axis=1).max()) <= 1 + LIP_TOL
+
+    # a few large Adam-like random steps move the weights far from orthogonal
+    leaves, treedef = jax.tree_util.tree_flatten(eqx.filter(net, eqx.is_array))
+    keys = jax.random.split(k3, len(leaves))
+    noisy = [w + 0.5 * jax.random.normal(k, w.shape) for w, k in zip(leaves, keys)]
+    net2 = eqx.combine(jax.tree_util.tree_unflatten(treedef, noisy), net)
+    grads2 = jax.vmap(jax.grad(lambda x: net2(x)[0]))(xs)
+    assert float(jnp.linalg.norm(grads2, axis=1).max()) <= 1 + LIP_TOL
+
+
+def test_square_mlp_is_gradient_norm_preserving(key):
+    """Square Björck layers + GroupSort: every Jacobian is orthogonal (GNP network)."""
+    k1, k2 = jax.random.split(key)
+    net = LipschitzMLP(16, [16, 16], out_dim=16, key=k1)
+    xs = jax.random.normal(k2, (16, 16))
+    jac = np.asarray(jax.vmap(jax.jacobian(net))(xs), np.float64)
+    sv = np.linalg.svd(jac, compute_uv=False)
+    assert np.abs(sv - 1).max() <= 1e-4
+
+
+def test_freeze_same_function_and_no_bjorck(key):
+    k1, k2 = jax.random.split(key)
+    net = LipschitzMLP(3, [16, 16], key=k1)
+    xs = jax.random.normal(k2, (50, 3))
+    frozen = freeze(net)
+    np.testing.assert_allclose(jax.vmap(frozen)(xs), jax.vmap(net)(xs), atol=1e-6)
+    # the frozen call graph has only the forward matmuls: no Gram products left
+    n_dot = str(jax.make_jaxpr(frozen)(xs[0])).count("dot_general")
+    assert n_dot == len(net.layers)
+    assert str(jax.make_jaxpr(net)(xs[0])).count("dot_general") > 10 * n_dot
+
+
+def test_mlp_rejects_bad_width(key):
+    with pytest.raises(ValueError, match="divisible"):
+        LipschitzMLP(2, [15], key=key)
+    with pytest.raises(ValueError, match="n_iter"):
+        BjorckDense(2, 2, key=key, n_iter=0)
