@@ -1,4 +1,4 @@
-"""otlip.w1: 1-Lipschitz networks and the Wasserstein-1 distance by Kantorovich-Rubinstein duality."""
+"""otlip.w1: 1-Lipschitz networks and the Wasserstein-1 distance by KR duality."""
 
 from otlip.w1._layers import (
     BjorckDense,

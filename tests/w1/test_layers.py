@@ -28,6 +28,11 @@ def _with_random_weight(layer, key, scale=3.0):
     return eqx.tree_at(lambda m: m.weight, layer, w)
 
 
+@eqx.filter_jit
+def _eff(layer):
+    return layer.effective_weight()
+
+
 def _spectral_norm(w) -> float:
     return float(np.linalg.norm(np.asarray(w, np.float64), 2))
 
@@ -38,9 +43,10 @@ def test_bjorck_is_orthogonal(key, n_in, n_out):
     layer = BjorckDense(n_in, n_out, key=k1)
     # a trained weight drifts from the orthogonal init; a square Gaussian matrix can have
     # an arbitrarily small singular value (outside the documented convergence range)
-    drift = layer.weight + 0.5 * jax.random.normal(k2, layer.weight.shape) / np.sqrt(max(n_in, n_out))
+    noise = jax.random.normal(k2, layer.weight.shape) / np.sqrt(max(n_in, n_out))
+    drift = layer.weight + 0.5 * noise
     for lay in (layer, eqx.tree_at(lambda m: m.weight, layer, drift)):
-        w = np.asarray(lay.effective_weight(), np.float64)
+        w = np.asarray(_eff(lay), np.float64)
         gram = w.T @ w if n_out >= n_in else w @ w.T
         # the bound ||WᵀW − I||₂ <= 1e-3 (WWᵀ for wide matrices)
         assert np.linalg.norm(gram - np.eye(gram.shape[0]), 2) <= 1e-3
@@ -56,14 +62,14 @@ def test_bjorck_one_step_is_still_one_lipschitz(key):
     for n_iter in (1, 2, 5):
         layer = eqx.tree_at(lambda m: m.weight, BjorckDense(40, 48, key=k1, n_iter=n_iter), w)
         # float32 rounding of the Björck polynomial is ~1e-6
-        assert _spectral_norm(layer.effective_weight()) <= 1 + 1e-5
+        assert _spectral_norm(_eff(layer)) <= 1 + 1e-5
 
 
 @pytest.mark.parametrize(("n_in", "n_out"), SHAPES)
 def test_spectral_dense_is_one_lipschitz(key, n_in, n_out):
     k1, k2 = jax.random.split(key)
     layer = _with_random_weight(SpectralDense(n_in, n_out, key=k1), k2)
-    s = _spectral_norm(layer.effective_weight())
+    s = _spectral_norm(_eff(layer))
     assert s <= 1 + 1e-5
     # Gram-iteration bound overestimates by at most r^(1/2^9) (1.008 for r = 64)
     assert s >= 1 / 64 ** (1 / 512) - 1e-5
@@ -78,7 +84,7 @@ def test_gram_bound_is_an_upper_bound(key):
 
 
 def _jacobian_norms(f, xs):
-    jac = jax.vmap(jax.jacobian(f))(xs)  # [n, out, in]
+    jac = eqx.filter_jit(jax.vmap(jax.jacobian(f)))(xs)  # [n, out, in]
     return np.linalg.norm(np.asarray(jac, np.float64), ord=2, axis=(1, 2))
 
 
@@ -92,8 +98,7 @@ def test_dense_layer_gradient_norms(key, cls):
 
 @pytest.mark.parametrize("act", [GroupSort(2), GroupSort(4), FullSort()])
 def test_groupsort_is_gradient_norm_preserving(key, act):
-    k1, k2 = jax.random.split(key)
-    xs = jax.random.normal(k1, (64, 16))
+    xs = jax.random.normal(key, (64, 16))
     jac = np.asarray(jax.vmap(jax.jacobian(act))(xs))
     # each Jacobian is a permutation matrix: all singular values are exactly 1
     for j in jac:
@@ -121,16 +126,18 @@ def test_mlp_gradient_norms_before_and_after_training(key):
     k1, k2, k3 = jax.random.split(key, 3)
     net = LipschitzMLP(8, [32, 32, 32], key=k1)
     xs = jax.random.normal(k2, (128, 8))
-    grads = jax.vmap(jax.grad(lambda x: net(x)[0]))(xs)
-    assert float(jnp.linalg.norm(grads, axis=1).max()) <= 1 + LIP_TOL
+    grad_norms = eqx.filter_jit(
+        lambda n, x: jnp.linalg.norm(jax.vmap(jax.grad(lambda z: n(z)[0]))(x), axis=1)
+    )
+    grads = grad_norms(net, xs)
+    assert float(grads.max()) <= 1 + LIP_TOL
 
     # a few large Adam-like random steps move the weights far from orthogonal
     leaves, treedef = jax.tree_util.tree_flatten(eqx.filter(net, eqx.is_array))
     keys = jax.random.split(k3, len(leaves))
     noisy = [w + 0.5 * jax.random.normal(k, w.shape) for w, k in zip(leaves, keys)]
     net2 = eqx.combine(jax.tree_util.tree_unflatten(treedef, noisy), net)
-    grads2 = jax.vmap(jax.grad(lambda x: net2(x)[0]))(xs)
-    assert float(jnp.linalg.norm(grads2, axis=1).max()) <= 1 + LIP_TOL
+    assert float(grad_norms(net2, xs).max()) <= 1 + LIP_TOL
 
 
 def test_square_mlp_is_gradient_norm_preserving(key):
@@ -138,7 +145,7 @@ def test_square_mlp_is_gradient_norm_preserving(key):
     k1, k2 = jax.random.split(key)
     net = LipschitzMLP(16, [16, 16], out_dim=16, key=k1)
     xs = jax.random.normal(k2, (16, 16))
-    jac = np.asarray(jax.vmap(jax.jacobian(net))(xs), np.float64)
+    jac = np.asarray(eqx.filter_jit(jax.vmap(jax.jacobian(net)))(xs), np.float64)
     sv = np.linalg.svd(jac, compute_uv=False)
     assert np.abs(sv - 1).max() <= 1e-4
 
@@ -148,7 +155,8 @@ def test_freeze_same_function_and_no_bjorck(key):
     net = LipschitzMLP(3, [16, 16], key=k1)
     xs = jax.random.normal(k2, (50, 3))
     frozen = freeze(net)
-    np.testing.assert_allclose(jax.vmap(frozen)(xs), jax.vmap(net)(xs), atol=1e-6)
+    apply = eqx.filter_jit(lambda n, x: jax.vmap(n)(x))
+    np.testing.assert_allclose(apply(frozen, xs), apply(net, xs), atol=1e-6)
     # the frozen call graph has only the forward matmuls: no Gram products left
     n_dot = str(jax.make_jaxpr(frozen)(xs[0])).count("dot_general")
     assert n_dot == len(net.layers)
