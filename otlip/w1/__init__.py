@@ -11,6 +11,7 @@ from otlip.w1._layers import (
     freeze,
     gram_spectral_bound,
 )
+from otlip.w1._losses import bce_with_temperature, hinge_loss, hkr_loss, kr_loss
 
 __all__ = [
     "BjorckDense",
@@ -19,7 +20,11 @@ __all__ = [
     "GroupSort",
     "LipschitzMLP",
     "SpectralDense",
+    "bce_with_temperature",
     "bjorck",
     "freeze",
     "gram_spectral_bound",
+    "hinge_loss",
+    "hkr_loss",
+    "kr_loss",
 ]
