@@ -1,0 +1,429 @@
+"""Monge maps and W2 distances between point clouds (or samplers) with ICNN potentials.
+
+Problem: two distributions ``P`` (source) and ``Q`` (target) in ``R^d``, given as point
+clouds ``[n, d]`` or as samplers ``sample(key, batch) -> [batch, d]``.
+Solver: one of the methods of :mod:`otlip.icnn._solvers`, trained on minibatches.
+Output: :class:`MongeMap` (``transport``, ``potential``, ``inverse``, ``history``) and
+:class:`W2Estimate` (``distance``, ``transport``).
+
+Both clouds are standardized with ONE shift ``c`` and ONE scale ``σ`` (pooled over
+``P`` and ``Q``): ``x ↦ (x − c)/σ`` maps the OT problem onto an equivalent one whose
+Monge map is ``T'(u) = (T(c + σu) − c)/σ``, still the gradient of a convex function,
+so nothing is lost and the networks see data of unit scale.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Callable
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import Array
+
+from otlip._progress import progress_bar
+from otlip._validation import check_points, check_same_dim
+from otlip.icnn._icnn import ICNN, POSITIVE_PARAMETRIZATIONS
+from otlip.icnn._solvers import Amortizer, Config, SolverState, conjugate_solve, optimizers
+from otlip.icnn._solvers import train_chunk as _train_chunk
+
+__all__ = ["METHODS", "MongeMap", "TrainingHistory", "W2Estimate", "monge_map", "w2_distance"]
+
+METHODS = ("amortized", "minimax", "gan")
+_EVAL_BATCH = 16384
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingHistory:
+    """Metrics logged once per chunk of steps (means over the chunk).
+
+    Attributes:
+        step: ``[k]`` step index at the end of each chunk.
+        loss: ``[k]`` the solver's objective for ``f``.
+        aux_loss: ``[k]`` the auxiliary objective (amortization regression, conjugate
+            ICNN loss, or the critic's W1 estimate for ``"gan"``).
+        w2_squared: ``[k]`` running W2² estimate in data units (dual estimate for
+            ``"amortized"``/``"minimax"``, transport cost for ``"gan"``).
+        elapsed: ``[k]`` wall-clock seconds since the start of training.
+    """
+
+    step: np.ndarray
+    loss: np.ndarray
+    aux_loss: np.ndarray
+    w2_squared: np.ndarray
+    elapsed: np.ndarray
+
+
+@eqx.filter_jit
+def _grad_batch(f, u):
+    return jax.vmap(jax.grad(f))(u)
+
+
+@eqx.filter_jit
+def _value_batch(f, u):
+    return jax.vmap(f)(u)
+
+
+@eqx.filter_jit
+def _inverse_batch(f, aux, u, n_steps: int, lr: float, method: str):
+    if method == "minimax":
+        return jax.vmap(jax.grad(aux))(u)
+    return conjugate_solve(f, u, jax.vmap(aux)(u), n_steps, lr)
+
+
+def _batched(fn, points: np.ndarray) -> np.ndarray:
+    # fixed-size chunks (the last one padded) so that one compilation serves any n
+    n = points.shape[0]
+    size = min(_EVAL_BATCH, 1 << max(0, math.ceil(math.log2(max(n, 1)))))
+    out = []
+    for i in range(0, n, size):
+        chunk = points[i : i + size]
+        pad = size - chunk.shape[0]
+        if pad:
+            chunk = np.concatenate([chunk, np.zeros((pad, points.shape[1]), points.dtype)])
+        out.append(np.asarray(fn(jnp.asarray(chunk)))[: size - pad])
+    return np.concatenate(out, axis=0)
+
+
+@dataclasses.dataclass(frozen=True)
+class MongeMap:
+    """A learned Monge map ``T = ∇f`` from ``P`` to ``Q`` for the squared Euclidean cost.
+
+    Attributes:
+        potential_net: the :class:`ICNN` ``f'`` on standardized coordinates.
+        conjugate_net: the auxiliary network (amortization MLP, conjugate ICNN, or the
+            1-Lipschitz critic for ``"gan"``).
+        center: ``[d]`` shift ``c`` of the standardization.
+        scale: scale ``σ`` of the standardization.
+        method: the solver that produced it.
+        history: :class:`TrainingHistory`.
+        wall_time: training time in seconds (compilation included).
+        inverse_steps: Adam steps of the conjugate refinement used by :meth:`inverse`.
+    """
+
+    potential_net: ICNN
+    conjugate_net: eqx.Module
+    center: np.ndarray
+    scale: float
+    method: str
+    history: TrainingHistory
+    wall_time: float
+    inverse_steps: int = 100
+
+    @property
+    def dim(self) -> int:
+        return self.potential_net.dim
+
+    def _std(self, points, name: str) -> np.ndarray:
+        p = check_points(points, name, dim=self.dim)
+        return (p - self.center.astype(np.float32)) / np.float32(self.scale)
+
+    def transport(self, points) -> np.ndarray:
+        """``T(x) = ∇f(x)`` for points ``[n, d]`` of the source; returns ``[n, d]``."""
+        u = self._std(points, "points")
+        t = _batched(lambda c: _grad_batch(self.potential_net, c), u)
+        return self.center.astype(np.float32) + np.float32(self.scale) * t
+
+    def __call__(self, points) -> np.ndarray:
+        return self.transport(points)
+
+    def potential(self, points) -> np.ndarray:
+        """Convex potential ``f(x)`` ``[n]`` (up to an additive constant), ``∇f = T``.
+
+        ``f(x) = σ² f'((x − c)/σ) + ⟨c, x⟩`` in terms of the standardized network ``f'``.
+        """
+        p = check_points(points, "points", dim=self.dim)
+        u = (p - self.center.astype(np.float32)) / np.float32(self.scale)
+        v = _batched(lambda c: _value_batch(self.potential_net, c)[:, None], u)[:, 0]
+        return np.float32(self.scale) ** 2 * v + p @ self.center.astype(np.float32)
+
+    def inverse(self, points) -> np.ndarray:
+        """Inverse map ``T⁻¹(y) = ∇f*(y)`` for points ``[n, d]`` of the target.
+
+        ``"amortized"``: the amortization network refined by ``inverse_steps`` Adam steps
+        on the conjugate problem; ``"minimax"``: the gradient of the conjugate ICNN.
+
+        Raises:
+            NotImplementedError: for ``"gan"`` (Alg. 10 learns ``T`` only).
+        """
+        if self.method == "gan":
+            raise NotImplementedError(
+                "method='gan' (thesis Alg. 10) learns only T; fit method='amortized' "
+                "or 'minimax' for the inverse map"
+            )
+        u = self._std(points, "points")
+        f, aux = self.potential_net, self.conjugate_net
+        x = _batched(lambda c: _inverse_batch(f, aux, c, self.inverse_steps, 0.05, self.method), u)
+        return self.center.astype(np.float32) + np.float32(self.scale) * x
+
+
+@dataclasses.dataclass(frozen=True)
+class W2Estimate:
+    """Estimated Wasserstein-2 distance and the map that realizes it.
+
+    Attributes:
+        distance: ``W2(P, Q)``, NOT squared: ``sqrt(E‖x − T(x)‖²)`` over the evaluation
+            points of ``P`` (all of ``x`` for a point cloud, ``n_eval`` fresh samples
+            for a sampler).
+        dual_distance: the dual estimate ``sqrt(E‖x‖² + E‖y‖² − 2(E f + E f*))`` (NaN for
+            ``"gan"``); noisier, useful as a cross-check.
+        map: the :class:`MongeMap`.
+        n_eval: number of points used for ``distance``.
+    """
+
+    distance: float
+    dual_distance: float
+    map: MongeMap
+    n_eval: int
+
+    @property
+    def squared(self) -> float:
+        """``W2²``."""
+        return self.distance**2
+
+    def transport(self, points) -> np.ndarray:
+        """``T(x)`` for points ``[n, d]``; see :meth:`MongeMap.transport`."""
+        return self.map.transport(points)
+
+
+def _prepare(data, name: str, seed_key: Array, n_probe: int):
+    """Array -> (array float32, None); sampler -> (probe draw, sampler)."""
+    if callable(data):
+        probe = data(seed_key, n_probe)
+        probe = check_points(np.asarray(probe), f"{name} (sampler output)", min_points=2)
+        if probe.shape[0] != n_probe:
+            raise ValueError(
+                f"`{name}` sampler returned {probe.shape[0]} points, asked for {n_probe}"
+            )
+        return probe, data
+    return check_points(data, name, min_points=2), None
+
+
+def monge_map(
+    x: np.ndarray | Callable,
+    y: np.ndarray | Callable,
+    *,
+    method: str = "amortized",
+    steps: int = 3000,
+    batch_size: int = 1024,
+    hidden: tuple[int, ...] = (64, 64, 64),
+    positive: str = "softplus",
+    lr: float = 3e-3,
+    conj_steps: int = 10,
+    conj_lr: float = 0.05,
+    inner_steps: int = 5,
+    lam: float = 10.0,
+    seed: int = 0,
+    verbose: bool = True,
+    log_every: int = 100,
+) -> MongeMap:
+    """Learn the Monge map ``T = ∇f`` (``f`` convex) pushing ``P`` onto ``Q``.
+
+    Args:
+        x: source ``P``: points ``[n, d]`` or a sampler ``sample(key, batch) -> [batch, d]``
+            (pure JAX; fresh samples every step remove the finite-sample bias).
+        y: target ``Q``: points ``[m, d]`` or a sampler, same ``d``.
+        method: ``"amortized"`` (default: Amos' amortized conjugate, the most accurate
+            per second in ``bench/w2.py``), ``"minimax"`` (Makkuva et al.) or ``"gan"``
+            (thesis Alg. 10 with a 1-Lipschitz critic).
+        steps: training steps of ``f``.
+        batch_size: minibatch size per step for each distribution.
+        hidden: ICNN hidden widths (also the auxiliary networks').
+        positive: non-negative weight parametrization of the ICNN, see
+            :data:`otlip.icnn.POSITIVE_PARAMETRIZATIONS`.
+        lr: Adam learning rate of ``f`` (cosine decay to 5 %).
+        conj_steps: Adam refinement steps of the conjugate (``"amortized"``).
+        conj_lr: step size of that refinement (standardized units).
+        inner_steps: auxiliary steps per ``f`` step (``"minimax"``: ``g``; ``"gan"``:
+            the critic).
+        lam: weight ``λ`` of the W1 term (``"gan"``; eq. 7.13), in standardized units.
+        seed: seed of every random choice.
+        verbose: progress bar on stderr.
+        log_every: steps per jitted chunk and per history entry.
+
+    Returns:
+        A :class:`MongeMap`.
+
+    Raises:
+        ValueError: on bad points (NaN/inf, wrong shape, mismatched ``d``), unknown method
+            or parametrization, or non-positive sizes.
+
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.normal(size=(500, 2)); y = 2.0 * rng.normal(size=(500, 2)) + 1.0
+    >>> T = monge_map(x, y, steps=200, hidden=(16, 16), verbose=False)
+    >>> T.transport(x).shape
+    (500, 2)
+    """
+    if method not in METHODS:
+        raise ValueError(f"`method` must be one of {METHODS}, got {method!r}")
+    if positive not in POSITIVE_PARAMETRIZATIONS:
+        raise ValueError(f"`positive` must be one of {POSITIVE_PARAMETRIZATIONS}, got {positive!r}")
+    for name, v in (
+        ("steps", steps),
+        ("batch_size", batch_size),
+        ("log_every", log_every),
+        ("inner_steps", inner_steps),
+    ):
+        if int(v) != v or v < 1:
+            raise ValueError(f"`{name}` must be a positive integer, got {v!r}")
+    if conj_steps < 0:
+        raise ValueError(f"`conj_steps` must be >= 0, got {conj_steps}")
+    for name, v in (("lr", lr), ("conj_lr", conj_lr), ("lam", lam)):
+        if not (math.isfinite(v) and v > 0):
+            raise ValueError(f"`{name}` must be a finite positive number, got {v!r}")
+
+    key = jax.random.key(seed)
+    k_px, k_py, k_f, k_aux, k_train = jax.random.split(key, 5)
+    xs, sx = _prepare(x, "x", k_px, 4096)
+    ys, sy = _prepare(y, "y", k_py, 4096)
+    check_same_dim(xs, ys, "x", "y")
+    d = xs.shape[1]
+
+    # one shift and one scale for both clouds (see the module docstring)
+    center = (0.5 * (xs.mean(0, dtype=np.float64) + ys.mean(0, dtype=np.float64))).astype(
+        np.float32
+    )
+    var = 0.5 * (xs.var(0, dtype=np.float64).mean() + ys.var(0, dtype=np.float64).mean())
+    scale = float(np.sqrt(var)) if var > 0 else 1.0
+    data_x = jnp.asarray((xs - center) / np.float32(scale)) if sx is None else jnp.zeros((1, d))
+    data_y = jnp.asarray((ys - center) / np.float32(scale)) if sy is None else jnp.zeros((1, d))
+
+    cfg = Config(
+        method=method,
+        batch_size=int(batch_size),
+        steps=int(steps),
+        lr=float(lr),
+        aux_lr=float(lr),
+        conj_steps=int(conj_steps),
+        conj_lr=float(conj_lr),
+        inner_steps=int(inner_steps),
+        lam=float(lam),
+        sample_x=sx,
+        sample_y=sy,
+    )
+    f = ICNN(d, hidden, positive=positive, key=k_f)
+    if method == "amortized":
+        aux = Amortizer(d, max(hidden), len(hidden), key=k_aux)
+    elif method == "minimax":
+        aux = ICNN(d, hidden, positive=positive, key=k_aux)
+    else:
+        from otlip.w1 import LipschitzMLP
+
+        width = 2 * ((max(hidden) + 1) // 2)  # GroupSort2 needs even widths
+        aux = LipschitzMLP(d, (width,) * len(hidden), 1, key=k_aux)
+        aux = _ScalarCritic(aux)
+    opt_f, opt_a = optimizers(cfg)
+    state = SolverState(
+        f,
+        aux,
+        opt_f.init(eqx.filter(f, eqx.is_array)),
+        opt_a.init(eqx.filter(aux, eqx.is_array)),
+    )
+
+    center_j = jnp.asarray(center)
+    scale_j = jnp.asarray(scale, jnp.float32)
+    logs: dict[str, list] = {k: [] for k in ("step", "loss", "aux_loss", "w2_squared", "elapsed")}
+    start = time.perf_counter()
+    done = 0
+    bar = progress_bar(int(steps), f"otlip monge_map ({method})", verbose=verbose)
+    try:
+        while done < steps:
+            n = min(int(log_every), int(steps) - done)
+            state, m = _train_chunk(
+                state, data_x, data_y, center_j, scale_j, jax.random.fold_in(k_train, done), cfg, n
+            )
+            done += n
+            m = {k: float(np.mean(np.asarray(v))) for k, v in m.items()}
+            if not all(math.isfinite(v) for v in m.values()):
+                raise FloatingPointError(
+                    f"monge_map ({method}) diverged at step {done}: metrics {m}; try a smaller `lr`"
+                )
+            logs["step"].append(done)
+            logs["loss"].append(m["loss"])
+            logs["aux_loss"].append(m["aux_loss"])
+            logs["w2_squared"].append(m["w2_squared"] * scale**2)
+            logs["elapsed"].append(time.perf_counter() - start)
+            bar.update(n)
+            bar.set_postfix(w2=f"{math.sqrt(max(m['w2_squared'], 0.0)) * scale:.4g}")
+    finally:
+        bar.close()
+    history = TrainingHistory(**{k: np.asarray(v) for k, v in logs.items()})
+    return MongeMap(
+        potential_net=state.f,
+        conjugate_net=state.aux,
+        center=center,
+        scale=scale,
+        method=method,
+        history=history,
+        wall_time=time.perf_counter() - start,
+    )
+
+
+class _ScalarCritic(eqx.Module):
+    """Wrap a ``[d] -> [1]`` 1-Lipschitz network into ``[d] -> scalar``."""
+
+    net: eqx.Module
+
+    def __call__(self, x: Array) -> Array:
+        return self.net(x)[0]
+
+
+def w2_distance(
+    x: np.ndarray | Callable,
+    y: np.ndarray | Callable,
+    *,
+    seed: int = 0,
+    n_eval: int = 100_000,
+    **kwargs,
+) -> W2Estimate:
+    """Estimate the Wasserstein-2 distance ``W2(P, Q)`` (NOT squared) with a Monge map.
+
+    ``W2 = sqrt(E_P ‖x − T(x)‖²)`` with ``T = ∇f`` learned by :func:`monge_map`; this
+    primal estimate tracks the map error and is less noisy than the dual one (both
+    are reported).
+
+    Args:
+        x: source points ``[n, d]`` or sampler ``sample(key, batch) -> [batch, d]``.
+        y: target points ``[m, d]`` or sampler.
+        seed: seed of every random choice.
+        n_eval: fresh samples drawn for the estimate when ``x``/``y`` are samplers
+            (for point clouds all the points are used).
+        **kwargs: passed to :func:`monge_map` (``method``, ``steps``, ``hidden``, ...).
+
+    Returns:
+        A :class:`W2Estimate` with ``.distance`` (W2, not squared) and ``.transport``.
+
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.normal(size=(500, 2)); y = rng.normal(size=(500, 2)) + 3.0
+    >>> est = w2_distance(x, y, steps=300, hidden=(16, 16), verbose=False)
+    >>> abs(est.distance - np.sqrt(18.0)) < 0.3
+    True
+    """
+    if int(n_eval) != n_eval or n_eval < 2:
+        raise ValueError(f"`n_eval` must be an integer >= 2, got {n_eval!r}")
+    tmap = monge_map(x, y, seed=seed, **kwargs)
+    k_ex, k_ey = jax.random.split(jax.random.fold_in(jax.random.key(seed), 1))
+    ex = check_points(x, "x") if not callable(x) else np.asarray(x(k_ex, int(n_eval)))
+    ey = check_points(y, "y") if not callable(y) else np.asarray(y(k_ey, int(n_eval)))
+    tx = tmap.transport(ex)
+    w2sq = float(np.mean(np.sum((tx.astype(np.float64) - ex) ** 2, axis=1)))
+    dual = float("nan")
+    if tmap.method != "gan":
+        # E‖x‖² + E‖y‖² − 2 (E f(x) + E f*(y)), f*(y) = ⟨x*, y⟩ − f(x*), x* = T⁻¹(y)
+        xs = tmap.inverse(ey)
+        fx = tmap.potential(ex).astype(np.float64)
+        fxs = tmap.potential(xs).astype(np.float64)
+        conj = np.sum(xs.astype(np.float64) * ey, 1) - fxs
+        sq = (
+            np.mean(np.sum(ex.astype(np.float64) ** 2, 1))
+            + np.mean(np.sum(ey.astype(np.float64) ** 2, 1))
+            - 2.0 * (fx.mean() + conj.mean())
+        )
+        dual = float(np.sqrt(max(sq, 0.0)))
+    return W2Estimate(distance=math.sqrt(w2sq), dual_distance=dual, map=tmap, n_eval=ex.shape[0])

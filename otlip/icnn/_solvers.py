@@ -1,0 +1,252 @@
+"""Training steps of the three Monge-map solvers (one jitted chunk of steps at a time).
+
+All solvers learn a convex potential ``f`` (an :class:`ICNN`) on standardized data and
+use ``T = ∇f`` as the Monge map from ``P`` (source) to ``Q`` (target). They differ in
+how the conjugate ``f*(y) = sup_x ⟨x, y⟩ − f(x)`` of the dual
+``W2²/2 = E‖x‖²/2 + E‖y‖²/2 − min_f (E_P f + E_Q f*)`` is handled:
+
+* ``"amortized"`` (Amos, 2023, "On amortizing convex conjugates for optimal
+  transport"): ``x*(y)`` is predicted by an MLP ``x̂(y) = y + m(y)`` and refined by a
+  few Adam steps on ``⟨x, y⟩ − f(x)``; ``f`` follows the exact dual gradient at the
+  refined point (envelope theorem) and the MLP regresses onto it.
+* ``"minimax"`` (Makkuva et al., 2020): a second ICNN ``g`` with ``∇g ≈ ∇f*`` is
+  trained by inner maximization; no refinement.
+* ``"gan"``: the thesis's Alg. 10 (eq. 7.13): ``min_f E‖∇f(x) − x‖² + λ W1(∇f#P, Q)``
+  with ``W1`` estimated by a 1-Lipschitz critic from :mod:`otlip.w1`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import optax
+from jax import Array
+
+__all__ = ["Config", "SolverState", "conjugate_solve", "train_chunk"]
+
+Sampler = Callable[[Array, int], Array]
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Static hyper-parameters of one training run (hashable: a jit cache key)."""
+
+    method: str
+    batch_size: int
+    steps: int
+    lr: float
+    aux_lr: float
+    conj_steps: int
+    conj_lr: float
+    inner_steps: int
+    lam: float
+    sample_x: Sampler | None  # None: resample the given array
+    sample_y: Sampler | None
+
+
+class SolverState(eqx.Module):
+    """Everything a training step updates."""
+
+    f: eqx.Module  # the ICNN potential
+    aux: eqx.Module  # amortization MLP, conjugate ICNN g, or 1-Lipschitz critic
+    opt_f: optax.OptState
+    opt_aux: optax.OptState
+
+
+class Amortizer(eqx.Module):
+    """``x̂(y) = y + m(y)``: the identity (the conjugate of ``½‖x‖²``) plus an MLP."""
+
+    mlp: eqx.nn.MLP
+
+    def __init__(self, dim: int, width: int, depth: int, *, key: Array):
+        mlp = eqx.nn.MLP(dim, dim, width, depth, activation=jax.nn.gelu, key=key)
+        # zero last layer: start exactly at the identity
+        self.mlp = eqx.tree_at(
+            lambda m: m.layers[-1].weight, mlp, jnp.zeros_like(mlp.layers[-1].weight)
+        )
+
+    def __call__(self, y: Array) -> Array:
+        return y + self.mlp(y)
+
+
+def optimizers(cfg: Config) -> tuple[optax.GradientTransformation, optax.GradientTransformation]:
+    """Adam with cosine decay to 5 % of the rate over the run, for ``f`` and the auxiliary."""
+    n_aux = cfg.steps * (cfg.inner_steps if cfg.method in ("minimax", "gan") else 1)
+    sched_f = optax.cosine_decay_schedule(cfg.lr, max(cfg.steps, 1), alpha=0.05)
+    sched_a = optax.cosine_decay_schedule(cfg.aux_lr, max(n_aux, 1), alpha=0.05)
+    # b1 = 0.5 as is customary for min-max games; harmless for the others
+    b1 = 0.5 if cfg.method in ("minimax", "gan") else 0.9
+    return optax.adam(sched_f, b1=b1), optax.adam(sched_a, b1=b1)
+
+
+def conjugate_solve(f: eqx.Module, y: Array, x0: Array, n_steps: int, lr: float) -> Array:
+    """Refine ``x ≈ argmax_x ⟨x, y⟩ − f(x) = ∇f*(y)`` by ``n_steps`` Adam steps.
+
+    Args:
+        f: convex potential (one point ``[d]`` -> scalar).
+        y: points ``[n, d]``.
+        x0: starting points ``[n, d]``.
+        n_steps: number of Adam steps (0 returns ``x0``).
+        lr: Adam step size.
+
+    Returns:
+        ``[n, d]`` approximate maximizers (the inverse map of ``∇f``).
+    """
+    grad_f = jax.vmap(jax.grad(f))
+    b1, b2, eps = 0.9, 0.999, 1e-8
+
+    def body(i, carry):
+        x, m, v = carry
+        g = grad_f(x) - y  # gradient of f(x) − ⟨x, y⟩, minimized
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g * g
+        t = (i + 1).astype(x.dtype)
+        mhat = m / (1 - b1**t)
+        vhat = v / (1 - b2**t)
+        return x - lr * mhat / (jnp.sqrt(vhat) + eps), m, v
+
+    zeros = jnp.zeros_like(x0)
+    x, _, _ = jax.lax.fori_loop(0, n_steps, body, (x0, zeros, zeros))
+    return x
+
+
+def _sample(key, data, sampler, batch, center, scale):
+    if sampler is None:
+        idx = jax.random.randint(key, (batch,), 0, data.shape[0])
+        return data[idx]
+    return (sampler(key, batch).astype(center.dtype) - center) / scale
+
+
+def _amortized_step(state: SolverState, x, y, cfg: Config):
+    opt_f, opt_a = optimizers(cfg)
+    x0 = jax.vmap(state.aux)(y)
+    xs = jax.lax.stop_gradient(
+        conjugate_solve(state.f, y, jax.lax.stop_gradient(x0), cfg.conj_steps, cfg.conj_lr)
+    )
+
+    def loss_f(f):  # E_P f + E_Q f*, with f*(y) = ⟨x*, y⟩ − f(x*) and x* fixed
+        return jnp.mean(jax.vmap(f)(x)) - jnp.mean(jax.vmap(f)(xs))
+
+    def loss_a(a):
+        return jnp.mean(jnp.sum(jnp.square(jax.vmap(a)(y) - xs), axis=1))
+
+    lf, gf = eqx.filter_value_and_grad(loss_f)(state.f)
+    la, ga = eqx.filter_value_and_grad(loss_a)(state.aux)
+    uf, of = opt_f.update(gf, state.opt_f, eqx.filter(state.f, eqx.is_array))
+    ua, oa = opt_a.update(ga, state.opt_aux, eqx.filter(state.aux, eqx.is_array))
+    new = SolverState(eqx.apply_updates(state.f, uf), eqx.apply_updates(state.aux, ua), of, oa)
+    dual = (
+        jnp.mean(jnp.sum(x * x, 1))
+        + jnp.mean(jnp.sum(y * y, 1))
+        - 2 * (lf + jnp.mean(jnp.sum(xs * y, 1)))
+    )
+    return new, {"loss": lf, "aux_loss": la, "w2_squared": dual}
+
+
+def _minimax_step(state: SolverState, x, y, ys, cfg: Config):
+    opt_f, opt_g = optimizers(cfg)
+
+    def loss_g(g, yb):  # maximize ⟨∇g(y), y⟩ − f(∇g(y)), i.e. fit ∇g to ∇f*
+        xg = jax.vmap(jax.grad(g))(yb)
+        return jnp.mean(jax.vmap(state.f)(xg)) - jnp.mean(jnp.sum(xg * yb, 1))
+
+    g_arr, g_static = eqx.partition(state.aux, eqx.is_array)
+
+    def inner(carry, yb):
+        g_arr, og = carry
+        g = eqx.combine(g_arr, g_static)
+        lg, grad = eqx.filter_value_and_grad(loss_g)(g, yb)
+        upd, og = opt_g.update(grad, og, g_arr)
+        return (eqx.filter(eqx.apply_updates(g, upd), eqx.is_array), og), lg
+
+    (g_arr, og), lgs = jax.lax.scan(inner, (g_arr, state.opt_aux), ys)
+    g = eqx.combine(g_arr, g_static)
+    xs = jax.lax.stop_gradient(jax.vmap(jax.grad(g))(y))
+
+    def loss_f(f):
+        return jnp.mean(jax.vmap(f)(x)) - jnp.mean(jax.vmap(f)(xs))
+
+    lf, gf = eqx.filter_value_and_grad(loss_f)(state.f)
+    uf, of = opt_f.update(gf, state.opt_f, eqx.filter(state.f, eqx.is_array))
+    new = SolverState(eqx.apply_updates(state.f, uf), g, of, og)
+    dual = (
+        jnp.mean(jnp.sum(x * x, 1))
+        + jnp.mean(jnp.sum(y * y, 1))
+        - 2 * (lf + jnp.mean(jnp.sum(xs * y, 1)))
+    )
+    return new, {"loss": lf, "aux_loss": lgs[-1], "w2_squared": dual}
+
+
+def _gan_step(state: SolverState, x, y, ys, cfg: Config):
+    opt_f, opt_d = optimizers(cfg)
+    tx = jax.lax.stop_gradient(jax.vmap(jax.grad(state.f))(x))
+
+    def loss_d(d, yb):  # ascent on E D(T x) − E D(y): minimize the negative
+        return jnp.mean(jax.vmap(d)(yb)) - jnp.mean(jax.vmap(d)(tx))
+
+    d_arr, d_static = eqx.partition(state.aux, eqx.is_array)
+
+    def inner(carry, yb):
+        d_arr, od = carry
+        d = eqx.combine(d_arr, d_static)
+        ld, grad = eqx.filter_value_and_grad(loss_d)(d, yb)
+        upd, od = opt_d.update(grad, od, d_arr)
+        return (eqx.filter(eqx.apply_updates(d, upd), eqx.is_array), od), ld
+
+    (d_arr, od), lds = jax.lax.scan(inner, (d_arr, state.opt_aux), ys)
+    d = eqx.combine(d_arr, d_static)
+
+    def loss_f(f):  # eq. 7.13: transport cost + λ · E D(T x)
+        t = jax.vmap(jax.grad(f))(x)
+        cost = jnp.mean(jnp.sum(jnp.square(t - x), 1))
+        return cost + cfg.lam * jnp.mean(jax.vmap(d)(t)), cost
+
+    (lf, cost), gf = eqx.filter_value_and_grad(loss_f, has_aux=True)(state.f)
+    uf, of = opt_f.update(gf, state.opt_f, eqx.filter(state.f, eqx.is_array))
+    new = SolverState(eqx.apply_updates(state.f, uf), d, of, od)
+    return new, {"loss": lf, "aux_loss": -lds[-1], "w2_squared": cost}
+
+
+@eqx.filter_jit
+def train_chunk(
+    state: SolverState,
+    data_x: Array,
+    data_y: Array,
+    center: Array,
+    scale: Array,
+    key: Array,
+    cfg: Config,
+    n_steps: int,
+):
+    """Run ``n_steps`` training steps under one ``lax.scan``; returns the state and metrics.
+
+    Compiled once per ``(cfg, n_steps, shapes)``: the host loop calls it repeatedly.
+    Metrics are ``[n_steps]`` arrays (``loss``, ``aux_loss``, ``w2_squared`` in
+    standardized units).
+    """
+    arr, static = eqx.partition(state, eqx.is_array)
+    b = cfg.batch_size
+
+    def body(arr, k):
+        st = eqx.combine(arr, static)
+        kx, ky, kin = jax.random.split(k, 3)
+        x = _sample(kx, data_x, cfg.sample_x, b, center, scale)
+        if cfg.method == "amortized":
+            y = _sample(ky, data_y, cfg.sample_y, b, center, scale)
+            st, m = _amortized_step(st, x, y, cfg)
+        else:
+            kys = jax.random.split(ky, cfg.inner_steps + 1)
+            y = _sample(kys[0], data_y, cfg.sample_y, b, center, scale)
+            ys = jax.vmap(lambda kk: _sample(kk, data_y, cfg.sample_y, b, center, scale))(kys[1:])
+            if cfg.method == "minimax":
+                st, m = _minimax_step(st, x, y, ys, cfg)
+            else:
+                st, m = _gan_step(st, x, y, ys, cfg)
+        return eqx.filter(st, eqx.is_array), m
+
+    arr, metrics = jax.lax.scan(body, arr, jax.random.split(key, n_steps))
+    return eqx.combine(arr, static), metrics
