@@ -1,1 +1,42 @@
-"""otlip.gp (under construction)."""
+"""Gaussian processes on distributions with a learned Sinkhorn reference measure.
+
+Thesis appendices C and D: each distribution (a weighted point cloud) is embedded
+by its entropic-OT dual potential against a small reference measure ``u``; a
+gpjax kernel on these embeddings gives a GP whose marginal likelihood is
+maximised jointly in ``u`` and the kernel hyper-parameters (Alg. 13). Baselines
+(MMD, sliced Wasserstein, random Fourier mean embeddings) and kernel ridge
+regression share the same cloud format.
+
+Only this package imports gpjax (which caps jax below 0.11).
+"""
+
+from otlip.gp._clouds import CloudBatch, pad_clouds
+from otlip.gp._data import DistributionDataset, digits_clouds, gaussian_mixtures, toy_gaussians
+from otlip.gp._gp import (
+    DistributionGP,
+    DistributionGPClassifier,
+    FitHistory,
+    FittedDistributionGP,
+    FittedDistributionGPClassifier,
+    GPPrediction,
+    init_reference,
+)
+from otlip.gp._sinkhorn import EmbeddingOutput, SinkhornEmbedding
+
+__all__ = [
+    "CloudBatch",
+    "DistributionDataset",
+    "DistributionGP",
+    "DistributionGPClassifier",
+    "EmbeddingOutput",
+    "FitHistory",
+    "FittedDistributionGP",
+    "FittedDistributionGPClassifier",
+    "GPPrediction",
+    "SinkhornEmbedding",
+    "digits_clouds",
+    "gaussian_mixtures",
+    "init_reference",
+    "pad_clouds",
+    "toy_gaussians",
+]
