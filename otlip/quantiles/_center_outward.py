@@ -1,0 +1,315 @@
+"""The center-outward distribution and quantile map (thesis §7.3.4), scikit-learn style.
+
+The center-outward quantile map ``T`` is the Monge map (squared Euclidean cost)
+from the spherical uniform ``U_d`` to the law ``P`` of the data; its inverse
+``F = T^{-1}`` is the center-outward distribution function. The region of order
+``tau`` is ``C(tau) = T(tau * ball) = {y : |F(y)| <= tau}`` and ``P(C(tau)) = tau``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from otlip._validation import check_points, check_probability
+from otlip.quantiles._contours import level_mesh, level_polyline, resample_closed
+from otlip.quantiles._discrete import DiscreteAssignment, assign_to_grid
+from otlip.quantiles._neural import (
+    NeuralConfig,
+    assignment_targets,
+    fit_potential,
+    invert_gradient,
+)
+
+__all__ = ["Calibration", "CenterOutward"]
+
+METHODS = ("neural", "discrete")
+CALIBRATIONS = ("holdout", "train", "none")
+
+
+@dataclasses.dataclass(frozen=True)
+class Calibration:
+    """Monotone recalibration of raw ranks through held-out ranks (frozen).
+
+    ``calibrated(r) = #{i : r_i <= r} / (m + 1)`` (linearly interpolated), with
+    ``r_i`` the ``m`` sorted raw ranks of calibration points. For exchangeable
+    data ``P(calibrated(rank(Y)) <= tau) ≈ tau`` whatever the raw map, which is
+    the conformal reading of the step; the map still decides the *shape* of the
+    regions, the calibration only relabels which contour is which level.
+    """
+
+    raw: np.ndarray  # [m] sorted raw ranks
+
+    @property
+    def levels(self) -> np.ndarray:
+        m = self.raw.shape[0]
+        return np.arange(1, m + 1, dtype=np.float64) / (m + 1)
+
+    def __call__(self, r: np.ndarray) -> np.ndarray:
+        xp = np.concatenate([[0.0], self.raw, [max(self.raw[-1], 1.0) + 1.0]])
+        fp = np.concatenate([[0.0], self.levels, [1.0]])
+        return np.clip(np.interp(r, xp, fp), 0.0, 1.0)
+
+    def inverse(self, tau: np.ndarray) -> np.ndarray:
+        xp = np.concatenate([[0.0], self.levels, [1.0]])
+        fp = np.concatenate([[0.0], self.raw, [max(self.raw[-1], 1.0)]])
+        return np.interp(tau, xp, fp)
+
+
+class CenterOutward:
+    """Center-outward quantiles of a point cloud ``[n, d]``.
+
+    Args:
+        method: ``"neural"`` (default): an input convex network ``g`` whose
+            gradient maps the data into the unit ball, fitted by regression on the
+            exact assignment of the data to a ball grid and recalibrated;
+            ``"discrete"``: the exact-assignment estimator of Hallin et al.
+            (2021) extended to new points by its Kantorovich potentials (ranks are
+            a step function; cost cubic in ``n``).
+        hidden: widths of the ICNN hidden layers (neural).
+        steps: Adam steps (neural).
+        batch_size: regression mini-batch (neural).
+        learning_rate: peak Adam learning rate (neural).
+        calibration: ``"holdout"``: recalibrate ranks with a held-out fraction of
+            the data (not used to fit the map); ``"train"``: with the ranks of all
+            training points (more points, slightly optimistic if the map overfits);
+            ``"none"``: raw ranks ``|∇g|`` (neural only).
+        calibration_fraction: held-out fraction for ``calibration="holdout"``.
+        max_assign: largest exact assignment; bigger samples are cut into chunks.
+        passes: independent assignments per point (their targets are averaged).
+        seed: seed for the network, mini-batches, grids and splits.
+        verbose: progress bar while fitting.
+
+    Example:
+        >>> import numpy as np
+        >>> from otlip.quantiles import CenterOutward, banana
+        >>> co = CenterOutward(method="discrete").fit(banana(300, seed=0))
+        >>> float(np.round(co.coverage(banana(2000, seed=1), [0.5])[0], 1))
+        0.5
+    """
+
+    def __init__(
+        self,
+        method: str = "neural",
+        *,
+        hidden: tuple[int, ...] = (64, 64, 64),
+        steps: int = 1500,
+        batch_size: int = 512,
+        learning_rate: float = 1e-2,
+        calibration: str = "train",
+        calibration_fraction: float = 0.25,
+        max_assign: int = 4096,
+        passes: int = 1,
+        seed: int = 0,
+        verbose: bool = False,
+    ):
+        if method not in METHODS:
+            raise ValueError(f"`method` must be one of {METHODS}, got {method!r}")
+        if calibration not in CALIBRATIONS:
+            raise ValueError(f"`calibration` must be one of {CALIBRATIONS}, got {calibration!r}")
+        if not 0.0 < calibration_fraction < 1.0:
+            raise ValueError(
+                f"`calibration_fraction` must be in (0, 1), got {calibration_fraction}"
+            )
+        for name, val in (
+            ("steps", steps),
+            ("batch_size", batch_size),
+            ("max_assign", max_assign),
+            ("passes", passes),
+        ):
+            if int(val) < 1:
+                raise ValueError(f"`{name}` must be >= 1, got {val}")
+        if not learning_rate > 0:
+            raise ValueError(f"`learning_rate` must be > 0, got {learning_rate}")
+        self.method = method
+        self.config = NeuralConfig(
+            hidden=tuple(int(h) for h in hidden),
+            steps=int(steps),
+            batch_size=int(batch_size),
+            learning_rate=float(learning_rate),
+            max_assign=int(max_assign),
+            passes=int(passes),
+        )
+        self.calibration = calibration
+        self.calibration_fraction = float(calibration_fraction)
+        self.seed = int(seed)
+        self.verbose = bool(verbose)
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, Y) -> CenterOutward:
+        """Fit the center-outward map to observations ``Y [n, d]`` (``n >= 10``)."""
+        y = check_points(Y, "Y", min_points=10, dtype=np.float64)
+        n, d = y.shape
+        self.n_features_in_ = d
+        self.center_ = y.mean(axis=0)
+        # A scalar scale keeps ∇g a gradient of a convex function of y.
+        self.scale_ = float(np.sqrt(np.mean(np.sum((y - self.center_) ** 2, axis=1)) / d))
+        if not self.scale_ > 0:
+            raise ValueError("`Y` has zero spread (all points equal)")
+        z = (y - self.center_) / self.scale_
+        self.bounds_ = (y.min(axis=0), y.max(axis=0))
+        if self.method == "discrete":
+            self.assignment_: DiscreteAssignment = assign_to_grid(z, seed=self.seed)
+            self.potential_ = None
+            self.calibration_ = None
+            return self
+        rng = np.random.default_rng(self.seed)
+        if self.calibration == "holdout":
+            perm = rng.permutation(n)
+            n_cal = max(1, round(self.calibration_fraction * n))
+            cal_idx, fit_idx = perm[:n_cal], perm[n_cal:]
+        else:
+            cal_idx = fit_idx = np.arange(n)
+        zf = z[fit_idx]
+        idx, targets = assignment_targets(
+            zf, max_assign=self.config.max_assign, passes=self.config.passes, rng=rng
+        )
+        self.potential_, self.train_loss_ = fit_potential(
+            zf[idx], targets, self.config, key=jax.random.key(self.seed), verbose=self.verbose
+        )
+        self.assignment_ = None
+        if self.calibration == "none":
+            self.calibration_ = None
+        else:
+            raw = np.sort(self._raw_rank_z(z[cal_idx]))
+            self.calibration_ = Calibration(raw=raw)
+        return self
+
+    # ------------------------------------------------------------ internals
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "n_features_in_"):
+            raise RuntimeError("this CenterOutward is not fitted yet; call fit(Y) first")
+
+    def _z(self, y, name: str) -> np.ndarray:
+        self._check_fitted()
+        arr = check_points(y, name, dim=self.n_features_in_, dtype=np.float64)
+        return (arr - self.center_) / self.scale_
+
+    def _grad_z(self, z: np.ndarray) -> np.ndarray:
+        out = _batched_grad(self.potential_, jnp.asarray(z, jnp.float32))
+        return np.asarray(out, dtype=np.float64)
+
+    def _raw_rank_z(self, z: np.ndarray) -> np.ndarray:
+        return np.linalg.norm(self._grad_z(z), axis=1)
+
+    def _raw_level(self, tau: np.ndarray) -> np.ndarray:
+        """Raw rank ``|∇g|`` of the contour of calibrated level ``tau``."""
+        return tau if self.calibration_ is None else self.calibration_.inverse(tau)
+
+    # ------------------------------------------------------------- public API
+    def distribution(self, y) -> np.ndarray:
+        """The center-outward distribution function ``F(y)`` (calibrated), ``[m, d] -> [m, d]``.
+
+        ``|F(y)|`` is :meth:`rank` and ``F(y) / |F(y)|`` is :meth:`sign`.
+        """
+        z = self._z(y, "y")
+        if self.method == "discrete":
+            return self.assignment_.distribution(z)
+        v = self._grad_z(z)
+        r = np.linalg.norm(v, axis=1)
+        rc = r if self.calibration_ is None else self.calibration_(r)
+        return v * (rc / np.maximum(r, 1e-12))[:, None]
+
+    def rank(self, y) -> np.ndarray:
+        """Center-outward rank ``|F(y)|`` in ``[0, 1]`` of points ``y [m, d]``; returns ``[m]``."""
+        return np.linalg.norm(self.distribution(y), axis=1)
+
+    def sign(self, y) -> np.ndarray:
+        """Center-outward sign ``F(y) / |F(y)|`` (unit vectors) of ``y [m, d]``; ``[m, d]``."""
+        f = self.distribution(y)
+        return f / np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-12)
+
+    def contains(self, y, tau) -> np.ndarray:
+        """Whether ``y [m, d]`` lies in the region ``C(tau)``.
+
+        Returns ``[m]`` booleans for a scalar ``tau``, ``[m, k]`` for ``k`` levels.
+        """
+        taus = check_probability(tau, "tau")
+        inside = self.rank(y)[:, None] <= taus[None, :]
+        return inside[:, 0] if np.ndim(tau) == 0 else inside
+
+    def coverage(self, Y_test, taus=(0.25, 0.5, 0.75, 0.9)) -> np.ndarray:
+        """Empirical coverage ``mean(Y_test in C(tau))`` for each level; returns ``[k]``."""
+        t = check_probability(taus, "taus")
+        y = check_points(Y_test, "Y_test", dim=getattr(self, "n_features_in_", None))
+        return np.mean(self.rank(y)[:, None] <= t[None, :], axis=0)
+
+    def quantile_map(self, u) -> np.ndarray:
+        """The center-outward quantile map ``T(u)`` for ``u [m, d]`` in the closed unit ball."""
+        self._check_fitted()
+        uu = check_points(u, "u", dim=self.n_features_in_, dtype=np.float64)
+        norms = np.linalg.norm(uu, axis=1)
+        if np.any(norms > 1.0 + 1e-6):
+            raise ValueError(f"`u` must lie in the closed unit ball, max norm {norms.max():.4g}")
+        if self.method == "discrete":
+            z = self.assignment_.quantile(uu)
+        else:
+            raw = self._raw_level(norms)
+            v = uu * (raw / np.maximum(norms, 1e-12))[:, None]
+            z = invert_gradient(self.potential_, v)
+        return self.center_ + self.scale_ * z
+
+    def median(self) -> np.ndarray:
+        """The center-outward median ``T(0)`` (``[d]``)."""
+        self._check_fitted()
+        return self.quantile_map(np.zeros((1, self.n_features_in_)))[0]
+
+    def contour(self, tau: float, n_points: int = 200, *, resolution: int | None = None):
+        """The boundary of ``C(tau)``.
+
+        Args:
+            tau: level in (0, 1).
+            n_points: points of the polyline (d = 2).
+            resolution: grid resolution of the level-set extraction (discrete
+                method in d = 2, and d = 3).
+
+        Returns:
+            d = 2: a closed polyline ``[n_points + 1, 2]`` (last row equals the
+            first); d = 3: a ``trimesh.Trimesh``.
+        """
+        self._check_fitted()
+        t = float(check_probability(tau, "tau")[0])
+        d = self.n_features_in_
+        if int(n_points) < 3:
+            raise ValueError(f"`n_points` must be >= 3, got {n_points}")
+        lo, hi = self.bounds_
+        pad = 0.5 * (hi - lo)
+        lo, hi = lo - pad, hi + pad
+        if d == 2 and self.method == "neural":
+            ang = 2.0 * np.pi * np.arange(n_points) / n_points
+            theta = np.stack([np.cos(ang), np.sin(ang)], axis=1)
+            z = invert_gradient(self.potential_, self._raw_level(np.array(t)) * theta)
+            poly = self.center_ + self.scale_ * z
+            return np.concatenate([poly, poly[:1]], axis=0)
+        if d == 2:
+            poly = level_polyline(
+                self.rank, t, lo, hi, resolution=resolution or 256, n_points=n_points
+            )
+            return resample_closed(poly, n_points)
+        if d == 3:
+            return level_mesh(lambda p: self.rank(p) - t, 0.0, lo, hi, resolution=resolution or 64)
+        raise ValueError(f"contour is available for d = 2 or 3, the data have d = {d}")
+
+
+@jax.jit
+def _batched_grad_impl(net, z):
+    return jax.vmap(jax.grad(net))(z)
+
+
+def _batched_grad(net, z: jax.Array, chunk: int = 8192) -> jax.Array:
+    # Fixed-size chunks (last one padded) so that any number of points reuses one compilation.
+    m = z.shape[0]
+    if m == 0:
+        return jnp.zeros((0, z.shape[1]), z.dtype)
+    size = min(chunk, 1 << max(0, (m - 1).bit_length()))
+    outs = []
+    for s in range(0, m, size):
+        part = z[s : s + size]
+        k = part.shape[0]
+        if k < size:
+            part = jnp.concatenate([part, jnp.zeros((size - k, z.shape[1]), z.dtype)], axis=0)
+        outs.append(_batched_grad_impl(net, part)[:k])
+    return jnp.concatenate(outs, axis=0)
