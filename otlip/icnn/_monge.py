@@ -166,16 +166,22 @@ class W2Estimate:
     """Estimated Wasserstein-2 distance and the map that realizes it.
 
     Attributes:
-        distance: ``W2(P, Q)``, NOT squared: ``sqrt(E‖x − T(x)‖²)`` over the evaluation
-            points of ``P`` (all of ``x`` for a point cloud, ``n_eval`` fresh samples
-            for a sampler).
-        dual_distance: the dual estimate ``sqrt(E‖x‖² + E‖y‖² − 2(E f + E f*))`` (NaN for
-            ``"gan"``); noisier, useful as a cross-check.
+        distance: the estimate of ``W2(P, Q)``, NOT squared: ``dual_distance`` when the
+            method provides a conjugate (``"amortized"``, ``"minimax"``), else
+            ``primal_distance``.
+        primal_distance: ``sqrt(E‖x − T(x)‖²)`` over the evaluation points of ``P``.
+            Its error is first order in the map error (``T#P ≠ Q`` changes the cost).
+        dual_distance: ``sqrt(E‖x‖² + E‖y‖² − 2(E f(x) + E f*(y)))`` with the conjugate
+            refined at evaluation; its error is second order in the potential's error
+            (the dual is maximal at the optimum), so it is the more accurate of the
+            two. NaN for ``"gan"``.
         map: the :class:`MongeMap`.
-        n_eval: number of points used for ``distance``.
+        n_eval: number of evaluation points (all of ``x`` / ``y`` for point clouds,
+            ``n_eval`` fresh samples for samplers).
     """
 
     distance: float
+    primal_distance: float
     dual_distance: float
     map: MongeMap
     n_eval: int
@@ -383,9 +389,9 @@ def w2_distance(
 ) -> W2Estimate:
     """Estimate the Wasserstein-2 distance ``W2(P, Q)`` (NOT squared) with a Monge map.
 
-    ``W2 = sqrt(E_P ‖x − T(x)‖²)`` with ``T = ∇f`` learned by :func:`monge_map`; this
-    primal estimate tracks the map error and is less noisy than the dual one (both
-    are reported).
+    ``T = ∇f`` is learned by :func:`monge_map`; ``W2`` is then estimated by the dual
+    ``W2² = E‖x‖² + E‖y‖² − 2(E f(x) + E f*(y))`` (second-order accurate in the error
+    of ``f``), with the primal ``sqrt(E‖x − T(x)‖²)`` reported beside it.
 
     Args:
         x: source points ``[n, d]`` or sampler ``sample(key, batch) -> [batch, d]``.
@@ -426,4 +432,11 @@ def w2_distance(
             - 2.0 * (fx.mean() + conj.mean())
         )
         dual = float(np.sqrt(max(sq, 0.0)))
-    return W2Estimate(distance=math.sqrt(w2sq), dual_distance=dual, map=tmap, n_eval=ex.shape[0])
+    primal = math.sqrt(w2sq)
+    return W2Estimate(
+        distance=primal if math.isnan(dual) else dual,
+        primal_distance=primal,
+        dual_distance=dual,
+        map=tmap,
+        n_eval=ex.shape[0],
+    )

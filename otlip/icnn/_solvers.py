@@ -73,11 +73,21 @@ class Amortizer(eqx.Module):
         return y + self.mlp(y)
 
 
+def _cosine(lr: float, steps: int, alpha: float = 0.05):
+    # optax.cosine_decay_schedule mixes int32 counts and Python floats, which the
+    # strict dtype promotion of the test-suite rejects: explicit float32 here.
+    def schedule(count):
+        frac = jnp.minimum(count.astype(jnp.float32) / jnp.float32(max(steps, 1)), 1.0)
+        return jnp.float32(lr) * (alpha + (1.0 - alpha) * 0.5 * (1.0 + jnp.cos(jnp.pi * frac)))
+
+    return schedule
+
+
 def optimizers(cfg: Config) -> tuple[optax.GradientTransformation, optax.GradientTransformation]:
     """Adam with cosine decay to 5 % of the rate over the run, for ``f`` and the auxiliary."""
     n_aux = cfg.steps * (cfg.inner_steps if cfg.method in ("minimax", "gan") else 1)
-    sched_f = optax.cosine_decay_schedule(cfg.lr, max(cfg.steps, 1), alpha=0.05)
-    sched_a = optax.cosine_decay_schedule(cfg.aux_lr, max(n_aux, 1), alpha=0.05)
+    sched_f = _cosine(cfg.lr, cfg.steps)
+    sched_a = _cosine(cfg.aux_lr, n_aux)
     # b1 = 0.5 as is customary for min-max games; harmless for the others
     b1 = 0.5 if cfg.method in ("minimax", "gan") else 0.9
     return optax.adam(sched_f, b1=b1), optax.adam(sched_a, b1=b1)
@@ -118,7 +128,7 @@ def _sample(key, data, sampler, batch, center, scale):
     if sampler is None:
         idx = jax.random.randint(key, (batch,), 0, data.shape[0])
         return data[idx]
-    return (sampler(key, batch).astype(center.dtype) - center) / scale
+    return (sampler(key, batch).astype(center.dtype) - center[None, :]) / scale
 
 
 def _amortized_step(state: SolverState, x, y, cfg: Config):
@@ -233,7 +243,7 @@ def train_chunk(
 
     def body(arr, k):
         st = eqx.combine(arr, static)
-        kx, ky, kin = jax.random.split(k, 3)
+        kx, ky = jax.random.split(k, 2)
         x = _sample(kx, data_x, cfg.sample_x, b, center, scale)
         if cfg.method == "amortized":
             y = _sample(ky, data_y, cfg.sample_y, b, center, scale)
@@ -248,5 +258,8 @@ def train_chunk(
                 st, m = _gan_step(st, x, y, ys, cfg)
         return eqx.filter(st, eqx.is_array), m
 
-    arr, metrics = jax.lax.scan(body, arr, jax.random.split(key, n_steps))
+    # optax's Adam raises `decay ** int32_count`, which strict dtype promotion (used by
+    # the test-suite, maybe by users) rejects; our own code is explicit either way.
+    with jax.numpy_dtype_promotion("standard"):
+        arr, metrics = jax.lax.scan(body, arr, jax.random.split(key, n_steps))
     return eqx.combine(arr, static), metrics

@@ -1,0 +1,258 @@
+"""Monge maps and W2: closed-form Gaussians, POT's exact W2, map API, bad input."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import ot
+import pytest
+
+from otlip.icnn import (
+    MongeMap,
+    W2Estimate,
+    gaussian_monge_map,
+    gaussian_w2,
+    l2_uvp,
+    monge_map,
+    w2_distance,
+)
+
+
+def gaussian_pair(d: int, seed: int):
+    """Random Gaussian pair with well-spread covariances (eigenvalues in about [0.1, 3])."""
+    rng = np.random.default_rng(seed)
+
+    def cov():
+        a = rng.normal(size=(d, d))
+        return a @ a.T / d + 0.1 * np.eye(d)
+
+    return rng.normal(size=d), cov(), rng.normal(size=d), cov()
+
+
+def samplers(m1, c1, m2, c2):
+    l1 = jnp.asarray(np.linalg.cholesky(c1).T, jnp.float32)
+    l2 = jnp.asarray(np.linalg.cholesky(c2).T, jnp.float32)
+    mu1, mu2 = jnp.asarray(m1, jnp.float32), jnp.asarray(m2, jnp.float32)
+    d = len(m1)
+
+    def sx(key, n):
+        return mu1[None, :] + jax.random.normal(key, (n, d)) @ l1
+
+    def sy(key, n):
+        return mu2[None, :] + jax.random.normal(key, (n, d)) @ l2
+
+    return sx, sy
+
+
+# ---------------------------------------------------------------- closed forms
+
+
+def test_gaussian_closed_forms_against_pot_and_pushforward():
+    m1, c1, m2, c2 = gaussian_pair(3, 1)
+    a, b = gaussian_monge_map(m1, c1, m2, c2)
+    # the affine map is symmetric PSD and pushes N(m1, c1) exactly onto N(m2, c2)
+    np.testing.assert_allclose(a, a.T, atol=1e-12)
+    assert np.linalg.eigvalsh(a).min() > 0
+    np.testing.assert_allclose(a @ c1 @ a, c2, atol=1e-10)
+    np.testing.assert_allclose(a @ m1 + b, m2, atol=1e-12)
+    # its cost equals the closed-form W2²: E‖x − T x‖² = ‖(I−A)m1 − b‖² + tr((I−A)c1(I−A))
+    i_a = np.eye(3) - a
+    cost = np.sum((i_a @ m1 - b) ** 2) + np.trace(i_a @ c1 @ i_a)
+    assert gaussian_w2(m1, c1, m2, c2) ** 2 == pytest.approx(cost, rel=1e-10)
+    # and POT's own Gaussian OT (ot.gaussian.bures_wasserstein_distance) agrees
+    ref = ot.gaussian.bures_wasserstein_distance(m1, m2, c1, c2)
+    assert gaussian_w2(m1, c1, m2, c2) == pytest.approx(float(ref), rel=1e-8)
+    assert l2_uvp(np.ones((3, 2)), np.zeros((3, 2)), 2.0) == pytest.approx(100.0)
+
+
+# ------------------------------------------------------- learned map, d = 2
+
+# A fixed, well-conditioned pair so the default-suite fit is short (800 steps, batch 256).
+M1, C1 = np.array([0.0, 0.0]), np.array([[1.0, 0.3], [0.3, 0.5]])
+M2, C2 = np.array([1.0, -0.5]), np.array([[0.6, -0.2], [-0.2, 1.5]])
+
+
+@pytest.fixture(scope="module")
+def fitted_d2():
+    sx, sy = samplers(M1, C1, M2, C2)
+    est = w2_distance(
+        sx,
+        sy,
+        steps=800,
+        batch_size=256,
+        hidden=(32, 32),
+        lr=1e-2,
+        n_eval=20_000,
+        verbose=False,
+    )
+    xe = np.asarray(sx(jax.random.key(123), 20_000))
+    return est, xe
+
+
+def test_gaussian_d2_w2_and_map_accuracy(fitted_d2):
+    est, xe = fitted_d2
+    true = gaussian_w2(M1, C1, M2, C2)
+    a, b = gaussian_monge_map(M1, C1, M2, C2)
+    # issue goals in d = 2: W2 within 2 % and L2-UVP <= 1 %. Measured with these
+    # settings on seeds 0, 1: W2 (dual) +0.1 %, -0.2 %, UVP 0.42 %, 0.38 %. 20k
+    # evaluation points: the Monte-Carlo error of the estimate is ~0.3 %.
+    assert est.distance == est.dual_distance
+    assert est.distance == pytest.approx(true, rel=0.02)
+    assert l2_uvp(est.transport(xe), xe @ a + b, np.trace(C2)) <= 1.0
+    # the primal cost E‖x − T(x)‖² is first order in the map error: 5 %
+    assert est.primal_distance == pytest.approx(true, rel=0.05)
+
+
+def test_map_api_consistency(fitted_d2):
+    est, xe = fitted_d2
+    tmap = est.map
+    assert isinstance(est, W2Estimate) and isinstance(tmap, MongeMap)
+    x = xe[:200]
+    tx = tmap.transport(x)
+    assert tx.shape == (200, 2) and tx.dtype == np.float32
+    # T is monotone (gradient of a convex function), on the learned map as well
+    inner = np.sum((tx[:100] - tx[100:]) * (x[:100] - x[100:]), axis=1)
+    assert inner.min() >= -1e-5
+    # inverse ∘ transport = identity: conjugate refinement to ~1e-3 in standardized units
+    np.testing.assert_allclose(tmap.inverse(tx), x, atol=2e-2)
+    # transport = ∇ potential (central differences on the float32 potential, h = 1e-2:
+    # truncation error ~h² |f'''| and round-off ~1e-7 |f| / h, both below 5e-3)
+    h = 1e-2
+    e = np.eye(2, dtype=np.float32)
+    fd = np.stack(
+        [
+            (tmap.potential(x[:20] + h * e[i]) - tmap.potential(x[:20] - h * e[i])) / (2 * h)
+            for i in range(2)
+        ],
+        axis=1,
+    )
+    np.testing.assert_allclose(fd, tx[:20], atol=5e-3 * max(1.0, np.abs(tx).max()))
+    hist = tmap.history
+    assert hist.step[-1] == 800 and len(hist.loss) == len(hist.w2_squared) == 8
+    assert np.all(np.diff(hist.elapsed) > 0)
+    # a batch of any size gives the same map (padding of the evaluation chunks)
+    np.testing.assert_allclose(tmap.transport(x[:7]), tx[:7], rtol=1e-5, atol=1e-5)
+
+
+def test_point_clouds_against_pot_exact_w2():
+    # 2,000-point clouds in d = 2; the reference is POT's exact W2 between the clouds
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2000, 2)) @ np.array([[1.0, 0.0], [0.5, 0.5]])
+    y = rng.uniform(-1.0, 1.0, size=(2000, 2)) * np.array([2.0, 1.0]) + np.array([2.0, 1.0])
+    exact = np.sqrt(ot.emd2([], [], ot.dist(x, y), numItermax=1_000_000))
+    est = w2_distance(x, y, steps=800, batch_size=256, hidden=(32, 32), lr=1e-2, verbose=False)
+    assert est.n_eval == 2000
+    # issue tolerance: within 3 %
+    assert est.distance == pytest.approx(exact, rel=0.03)
+
+
+# ---------------------------------------------------------------- bad input
+
+
+def test_bad_input_errors():
+    x = np.random.default_rng(0).normal(size=(50, 2))
+    with pytest.raises(ValueError, match="`x`.*non-finite"):
+        monge_map(np.where(np.arange(100).reshape(50, 2) == 3, np.nan, x), x, verbose=False)
+    with pytest.raises(ValueError, match="`y`.*non-finite"):
+        w2_distance(x, np.full((50, 2), np.inf), verbose=False)
+    with pytest.raises(ValueError, match="same dimension"):
+        monge_map(x, np.zeros((50, 3)), verbose=False)
+    with pytest.raises(ValueError, match="`x`.*empty"):
+        monge_map(np.zeros((0, 2)), x, verbose=False)
+    with pytest.raises(ValueError, match="`y`.*shape"):
+        monge_map(x, np.zeros(10), verbose=False)
+    with pytest.raises(ValueError, match="method"):
+        monge_map(x, x, method="sinkhorn", verbose=False)
+    with pytest.raises(ValueError, match="positive"):
+        monge_map(x, x, positive="square", verbose=False)
+    with pytest.raises(ValueError, match="steps"):
+        monge_map(x, x, steps=0, verbose=False)
+    with pytest.raises(ValueError, match="lr"):
+        monge_map(x, x, lr=float("nan"), verbose=False)
+    with pytest.raises(TypeError, match="`x`"):
+        monge_map([["a", "b"]], x, verbose=False)
+
+
+def test_bad_points_for_a_fitted_map(fitted_d2):
+    tmap = fitted_d2[0].map
+    with pytest.raises(ValueError, match="dimension d = 2"):
+        tmap.transport(np.zeros((4, 3)))
+    with pytest.raises(ValueError, match="non-finite"):
+        tmap.inverse(np.array([[0.0, np.nan]]))
+
+
+# ------------------------------------------------------------- other methods
+
+
+def _translation_case():
+    # P = N(0, I), Q = N((3, 0), I): the map is the translation, W2 = 3
+    sx, sy = samplers(np.zeros(2), np.eye(2), np.array([3.0, 0.0]), np.eye(2))
+    return sx, sy
+
+
+def test_gan_alg10_learns_a_translation():
+    sx, sy = _translation_case()
+    est = w2_distance(
+        sx,
+        sy,
+        method="gan",
+        steps=300,
+        batch_size=256,
+        hidden=(32, 32),
+        inner_steps=3,
+        lr=1e-2,
+        n_eval=10_000,
+        verbose=False,
+    )
+    # Alg. 10 is biased by the finite λ (eq. 7.11 vs 7.12) and noisy: 10 %
+    assert est.distance == pytest.approx(3.0, rel=0.10)
+    xe = np.asarray(sx(jax.random.key(5), 5000))
+    assert l2_uvp(est.transport(xe), xe + np.array([3.0, 0.0]), 2.0) < 10.0
+    with pytest.raises(NotImplementedError, match="gan"):
+        est.map.inverse(xe)
+
+
+@pytest.mark.slow
+def test_minimax_gaussian_d2():
+    sx, sy = samplers(M1, C1, M2, C2)
+    est = w2_distance(
+        sx,
+        sy,
+        method="minimax",
+        steps=1500,
+        batch_size=256,
+        hidden=(32, 32),
+        lr=3e-3,
+        n_eval=20_000,
+        verbose=False,
+    )
+    a, b = gaussian_monge_map(M1, C1, M2, C2)
+    xe = np.asarray(sx(jax.random.key(123), 20_000))
+    # Makkuva's minimax is less accurate per step than the amortized default: 3 % / 3 %
+    assert est.distance == pytest.approx(gaussian_w2(M1, C1, M2, C2), rel=0.03)
+    assert l2_uvp(est.transport(xe), xe @ a + b, np.trace(C2)) <= 3.0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_gaussian_d16_closed_form(seed):
+    # issue goals in d = 16 with default settings: W2 within 2 %, L2-UVP <= 3 %
+    m1, c1, m2, c2 = gaussian_pair(16, seed)
+    sx, sy = samplers(m1, c1, m2, c2)
+    est = w2_distance(sx, sy, seed=seed, n_eval=50_000, verbose=False)
+    a, b = gaussian_monge_map(m1, c1, m2, c2)
+    xe = np.asarray(sx(jax.random.key(1000 + seed), 50_000))
+    assert est.distance == pytest.approx(gaussian_w2(m1, c1, m2, c2), rel=0.02)
+    assert l2_uvp(est.transport(xe), xe @ a + b, np.trace(c2)) <= 3.0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_gaussian_d2_closed_form_defaults(seed):
+    # issue goals in d = 2 with default settings, random pairs: W2 within 2 %, UVP <= 1 %
+    m1, c1, m2, c2 = gaussian_pair(2, seed)
+    sx, sy = samplers(m1, c1, m2, c2)
+    est = w2_distance(sx, sy, seed=seed, n_eval=50_000, verbose=False)
+    a, b = gaussian_monge_map(m1, c1, m2, c2)
+    xe = np.asarray(sx(jax.random.key(1000 + seed), 50_000))
+    assert est.distance == pytest.approx(gaussian_w2(m1, c1, m2, c2), rel=0.02)
+    assert l2_uvp(est.transport(xe), xe @ a + b, np.trace(c2)) <= 1.0
