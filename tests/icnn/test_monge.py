@@ -150,15 +150,15 @@ def test_point_clouds_against_pot_exact_w2():
 
 def test_bad_input_errors():
     x = np.random.default_rng(0).normal(size=(50, 2))
-    with pytest.raises(ValueError, match="`x`.*non-finite"):
+    with pytest.raises(ValueError, match=r"`x`.*non-finite"):
         monge_map(np.where(np.arange(100).reshape(50, 2) == 3, np.nan, x), x, verbose=False)
-    with pytest.raises(ValueError, match="`y`.*non-finite"):
+    with pytest.raises(ValueError, match=r"`y`.*non-finite"):
         w2_distance(x, np.full((50, 2), np.inf), verbose=False)
     with pytest.raises(ValueError, match="same dimension"):
         monge_map(x, np.zeros((50, 3)), verbose=False)
-    with pytest.raises(ValueError, match="`x`.*empty"):
+    with pytest.raises(ValueError, match=r"`x`.*empty"):
         monge_map(np.zeros((0, 2)), x, verbose=False)
-    with pytest.raises(ValueError, match="`y`.*shape"):
+    with pytest.raises(ValueError, match=r"`y`.*shape"):
         monge_map(x, np.zeros(10), verbose=False)
     with pytest.raises(ValueError, match="method"):
         monge_map(x, x, method="sinkhorn", verbose=False)
