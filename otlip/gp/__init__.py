@@ -21,6 +21,7 @@ from otlip.gp._gp import (
     GPPrediction,
     init_reference,
 )
+from otlip.gp._sharding import embed_sharded
 from otlip.gp._sinkhorn import EmbeddingOutput, SinkhornEmbedding
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "GPPrediction",
     "SinkhornEmbedding",
     "digits_clouds",
+    "embed_sharded",
     "gaussian_mixtures",
     "init_reference",
     "pad_clouds",

@@ -242,6 +242,12 @@ class _Config:
             raise ValueError(f"`max_iter` must be >= 0, got {self.max_iter}")
 
     def _embedding(self, batch: CloudBatch, seed: int) -> SinkhornEmbedding:
+        if self.implicit and bool(np.any(np.asarray(batch.weights) == 0)):
+            raise ValueError(
+                "`implicit=True` needs clouds of equal sizes with positive weights: ott-jax's "
+                "implicit differentiation is singular on zero-weight (padded) points; use the "
+                "default unrolled differentiation"
+            )
         ref = init_reference(batch, self.n_reference, radius=self.init_radius, seed=seed)
         data_max = float(np.max(np.abs(np.asarray(batch.points))))
         scale = self.scale or 2.0 * max(data_max, float(np.max(np.abs(ref))), 0.5)

@@ -1,0 +1,189 @@
+"""Sinkhorn embedding: POT agreement, gauge, padding, permutation, sharding, bad input."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import equinox as eqx
+import jax
+import numpy as np
+import ot
+import pytest
+
+from otlip.gp import CloudBatch, SinkhornEmbedding, pad_clouds
+
+
+def _pot_potential(x, a, y, b, eps):
+    """Reference g from POT's log-domain Sinkhorn in float64, centred like ours (<b, g> = 0)."""
+    cost = ot.dist(x, y) / 2.0  # the thesis cost ½‖x − y‖² (eq. C.2)
+    _, log = ot.sinkhorn(
+        a, b, cost, eps, method="sinkhorn_log", log=True, stopThr=1e-13, numItermax=100_000
+    )
+    g = eps * log["log_v"]
+    return g - b @ g
+
+
+def test_potentials_match_pot_entropic_dual(rng):
+    eps = 0.1
+    y = rng.normal(size=(5, 2)) * 0.5
+    b = rng.dirichlet(np.ones(5))
+    clouds = [rng.normal(size=(m, 2)) * 0.3 + 0.1 for m in (7, 12, 4)]
+    weights = [rng.dirichlet(np.ones(len(c))) for c in clouds]
+    with jax.enable_x64(True):
+        emb = SinkhornEmbedding(y, b, epsilon=eps, threshold=1e-12, max_iterations=20_000)
+        g = np.asarray(emb(clouds, weights))
+    for i, (x, a) in enumerate(zip(clouds, weights)):
+        ref = _pot_potential(x, a, y, b, eps)
+        # Both solvers run to marginal error ~1e-12 in float64: the centred potentials are
+        # unique, so they agree to far better than 1e-6 (the margin covers POT's stopping rule).
+        np.testing.assert_allclose(g[i], ref, atol=1e-6, err_msg=f"cloud {i}")
+
+
+def test_float32_potentials_close_to_pot(rng):
+    y = rng.normal(size=(6, 2)) * 0.5
+    x = rng.normal(size=(30, 2)) * 0.2
+    a = np.full(30, 1 / 30)
+    b = np.full(6, 1 / 6)
+    g = np.asarray(SinkhornEmbedding(y, epsilon=0.1, threshold=1e-5)([x]))[0]
+    # float32 with marginal error 1e-5: potentials are O(0.1), errors O(eps * 1e-5 + 1e-7).
+    np.testing.assert_allclose(g, _pot_potential(x, a, y, b, 0.1), atol=2e-5)
+
+
+def test_reference_parametrisation_round_trip(rng):
+    y = rng.uniform(-0.9, 0.9, size=(4, 3))
+    w = rng.dirichlet(np.ones(4))
+    emb = SinkhornEmbedding(y, w, epsilon=0.1, scale=1.0)
+    # x = S·tanh(x̃), w = softmax(w̃): exact inverses up to float32 round-off.
+    np.testing.assert_allclose(np.asarray(emb.points), y, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(emb.weights), w, atol=1e-6)
+
+
+def test_padding_and_permutation_invariance(rng):
+    y = rng.normal(size=(6, 2)) * 0.5
+    emb = SinkhornEmbedding(y, epsilon=0.1, threshold=1e-5)
+    small = rng.normal(size=(5, 2)) * 0.2
+    big = rng.normal(size=(40, 2)) * 0.2
+    alone = np.asarray(emb([small]))[0]
+    padded = np.asarray(emb([small, big]))[0]  # small is padded to 40 points with zero weight
+    perm = np.asarray(emb([small[rng.permutation(5)], big]))[0]
+    # Zero-weight padding and point order leave the OT problem unchanged; the residual is
+    # float32 round-off of log-sum-exps over differently ordered terms.
+    np.testing.assert_allclose(padded, alone, atol=1e-5)
+    np.testing.assert_allclose(perm, alone, atol=1e-5)
+
+
+def test_warm_start_changes_only_the_gauge(rng):
+    y = rng.normal(size=(6, 2)) * 0.5
+    emb = SinkhornEmbedding(y, epsilon=0.1, threshold=1e-6)
+    batch = pad_clouds([rng.normal(size=(20, 2)) * 0.2 for _ in range(3)])
+    solve = eqx.filter_jit(lambda e, b, f: e.solve(b, f))
+    cold = solve(emb, batch, None)
+    # A shifted warm start (f + 3) is another point of the same dual orbit: the centred
+    # potential is the same and Sinkhorn needs no more iterations than from scratch.
+    warm = solve(emb, batch, cold.f + 3.0)
+    np.testing.assert_allclose(np.asarray(warm.potentials), np.asarray(cold.potentials), atol=1e-5)
+    assert np.all(np.asarray(warm.n_iters) <= np.asarray(cold.n_iters))
+    assert np.all(np.asarray(cold.converged))
+
+
+@pytest.mark.slow  # two float64 gradient compilations of ott-jax (about 30 s on 2 loaded cores)
+def test_implicit_and_unrolled_gradients_agree(rng):
+    y0 = rng.normal(size=(4, 2)) * 0.5
+    # Equal sizes: ott-jax's implicit differentiation is singular on zero-weight padding,
+    # which is why `implicit=True` refuses padded batches in the fitting code.
+    batch = pad_clouds([rng.normal(size=(8, 2)) * 0.2 for _ in range(2)])
+
+    def loss(emb):
+        return jax.numpy.sum(emb.solve(batch).potentials ** 2)
+
+    with jax.enable_x64(True):
+        grads = []
+        for implicit in (False, True):
+            emb = SinkhornEmbedding(
+                y0, epsilon=0.1, threshold=1e-10, implicit=implicit, max_iterations=1000
+            )
+            g = eqx.filter_jit(jax.grad(loss))(emb)
+            grads.append(np.concatenate([np.ravel(g.raw_points), np.ravel(g.raw_logits)]))
+    # At a converged fixed point both differentiate the same map; 1e-6 leaves room for
+    # the 1e-10 marginal error and the implicit linear solve's tolerance.
+    np.testing.assert_allclose(grads[0], grads[1], atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("clouds", "weights", "match"),
+    [
+        ([], None, "empty"),
+        ([np.zeros((0, 2))], None, "empty"),
+        ([np.zeros((3, 2)), np.zeros((3, 3))], None, "dimension"),
+        ([np.array([[0.0, np.nan], [1.0, 1.0]])], None, "non-finite"),
+        ([np.zeros((2, 2))], [np.array([1.5, -0.5])], "negative"),
+        ([np.zeros((2, 2))], [np.array([0.2, 0.2])], "sum to 1"),
+        ([np.zeros((2, 2))], [np.array([1.0])], "weights"),
+        ([np.zeros(3)], None, "shape"),
+    ],
+)
+def test_bad_clouds_raise_clear_errors(clouds, weights, match):
+    with pytest.raises(ValueError, match=match):
+        pad_clouds(clouds, weights)
+
+
+def test_bad_reference_and_dimension_mismatch():
+    with pytest.raises(ValueError, match="epsilon"):
+        SinkhornEmbedding(np.zeros((2, 2)), epsilon=0.0)
+    with pytest.raises(ValueError, match="reference_weights"):
+        SinkhornEmbedding(np.zeros((2, 2)), np.array([1.0, -0.0 - 1.0]))
+    with pytest.raises(ValueError, match="reference_points"):
+        SinkhornEmbedding(np.array([[np.inf, 0.0]]))
+    emb = SinkhornEmbedding(np.array([[0.1, 0.2]]), epsilon=0.1)
+    with pytest.raises(ValueError, match="dimension d = 2"):
+        emb([np.zeros((3, 3))])
+
+
+def test_embedding_kernel_is_symmetric_psd(rng):
+    import gpjax as gpx
+
+    y = rng.normal(size=(6, 2)) * 0.5
+    clouds = [rng.normal(size=(rng.integers(5, 30), 2)) * 0.3 for _ in range(25)]
+    z = SinkhornEmbedding(y, epsilon=0.1)(clouds)
+    k = np.asarray(gpx.kernels.RBF(lengthscale=0.3).gram(z).as_matrix(), dtype=np.float64)
+    np.testing.assert_allclose(k, k.T, atol=1e-7)
+    # PSD up to float32 round-off of a [25, 25] Gram with unit diagonal.
+    assert np.linalg.eigvalsh(k).min() > -1e-5
+
+
+def test_cloud_batch_indexing():
+    batch = pad_clouds([np.zeros((2, 2)), np.ones((3, 2))])
+    sub = batch[np.array([1])]
+    assert isinstance(sub, CloudBatch) and sub.points.shape == (1, 3, 2)
+    np.testing.assert_allclose(np.asarray(batch.weights).sum(1), 1.0, atol=1e-6)
+
+
+SHARD_SCRIPT = textwrap.dedent(
+    """
+    import jax, numpy as np
+    from otlip.gp import SinkhornEmbedding, embed_sharded
+    assert len(jax.devices()) == 4, jax.devices()
+    rng = np.random.default_rng(0)
+    clouds = [rng.normal(size=(int(rng.integers(5, 40)), 2)) * 0.3 for _ in range(10)]
+    emb = SinkhornEmbedding(rng.normal(size=(6, 2)) * 0.5, epsilon=0.1, threshold=1e-5)
+    a = embed_sharded(emb, clouds)
+    b = np.asarray(emb(clouds))
+    print("maxdiff", float(np.abs(a - b).max()), a.shape)
+    """
+)
+
+
+def test_sharded_embedding_on_four_fake_devices():
+    env = dict(
+        os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu"
+    )
+    res = subprocess.run(
+        [sys.executable, "-c", SHARD_SCRIPT], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    line = next(ln for ln in res.stdout.splitlines() if ln.startswith("maxdiff"))
+    # 10 clouds padded to 12 over 4 devices; the per-device solves are the same float32
+    # computations, so the results agree to round-off.
+    assert float(line.split()[1]) < 1e-5
+    assert "(10, 6)" in line
