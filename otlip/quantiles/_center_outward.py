@@ -290,7 +290,8 @@ class CenterOutward:
             )
             return resample_closed(poly, n_points)
         if d == 3:
-            return level_mesh(lambda p: self.rank(p) - t, 0.0, lo, hi, resolution=resolution or 64)
+            # positive inside C(tau): the solid side of the mesh
+            return level_mesh(lambda p: t - self.rank(p), 0.0, lo, hi, resolution=resolution or 48)
         raise ValueError(f"contour is available for d = 2 or 3, the data have d = {d}")
 
 

@@ -79,7 +79,8 @@ def level_mesh(
 ):
     """The surface ``{fn = level}`` in the box ``[lo, hi]`` as a ``trimesh.Trimesh``.
 
-    Uses :func:`otlip.sdf_mesh.mesh_from_sdf` when that package provides it, and
+    The solid is ``{fn > level}`` (normals point outwards). Uses
+    :func:`otlip.sdf_mesh.mesh_from_sdf` when that package provides it, and
     scikit-image's marching cubes otherwise.
     """
     try:
@@ -96,4 +97,7 @@ def level_mesh(
     vals = np.asarray(fn(grid)).reshape(resolution, resolution, resolution)
     spacing = tuple((hi[i] - lo[i]) / (resolution - 1) for i in range(3))
     verts, faces, _, _ = marching_cubes(vals, level=level, spacing=spacing)
-    return trimesh.Trimesh(vertices=verts + np.asarray(lo)[None, :], faces=faces, process=True)
+    mesh = trimesh.Trimesh(vertices=verts + np.asarray(lo)[None, :], faces=faces, process=True)
+    if mesh.volume < 0:  # orient the normals outwards
+        mesh.invert()
+    return mesh
