@@ -45,8 +45,10 @@ def test_conditional_contours_nested_and_median_symmetric(fitted):
         med = model.median([x0])
         s = 0.8 + 0.4 * x0
         # Y | x is symmetric under y1 -> -y1 (z1 enters y2 only through z1^2), so the
-        # center-outward median lies on y1 = 0; tolerance 10 % of the spread s.
-        assert abs(med[0]) < 0.1 * s
+        # center-outward median lies on y1 = 0. The map is fitted on x-windows of about
+        # 250 points, so the median's error has sd of order s / sqrt(250) ≈ 0.06 s:
+        # tolerance 0.2 s (about 3 sd).
+        assert abs(med[0]) < 0.2 * s
         medians.append(med)
         contours = [model.contour([x0], t, n_points=100) for t in TAUS]
         for t, c in zip(TAUS, contours):
