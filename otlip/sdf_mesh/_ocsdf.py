@@ -63,7 +63,7 @@ def newton_negatives(net, z0, eta, *, target, n_steps, lo, hi):
         # (a 1-Lipschitz network has ‖∇f‖ ≤ 1; trained ones sit near 1).
         sq = jnp.maximum(jnp.sum(g * g, axis=1), 0.1)
         z = z - (eta * (f - target) / sq)[:, None] * g
-        return jnp.clip(z, lo, hi), None
+        return jnp.clip(z, lo[None, :], hi[None, :]), None
 
     z, _ = jax.lax.scan(step, z0, None, length=n_steps)
     return jax.lax.stop_gradient(z)
@@ -110,6 +110,84 @@ def certified_auroc(scores_in, scores_out, eps=0.0):
         out.append(wins / (s_in.size * s_out.size))
     res = np.asarray(out)
     return float(res[0]) if radii.ndim == 0 else res
+
+
+@eqx.filter_jit
+def _score(net, x):
+    return jax.vmap(_scalar_net(net))(x)
+
+
+@eqx.filter_jit
+def _score_grad(net, x):
+    return jax.vmap(jax.value_and_grad(_scalar_net(net)))(x)
+
+
+@dataclass(frozen=True)
+class _TrainConfig:
+    """Static (hashable) training settings: one compilation per distinct config."""
+
+    static: object
+    batch_size: int
+    n_newton: int
+    alpha: float
+    refresh_every: int
+    chunk: int
+
+
+def _optimizer(learning_rate, n_iter):
+    """Adam with a cosine decay to 1 % over ``n_iter`` steps.
+
+    Both numbers may be traced, so one compilation serves every run length.
+    """
+
+    def schedule(count):
+        frac = jnp.minimum(count.astype(jnp.float32) / n_iter, 1.0)
+        return learning_rate * (0.01 + 0.99 * 0.5 * (1.0 + jnp.cos(jnp.pi * frac)))
+
+    return optax.adam(schedule)
+
+
+@eqx.filter_jit
+def _run_chunk(params, opt_state, z, key, start, consts, cfg: _TrainConfig):
+    """``cfg.chunk`` updates of Alg. 7 in one ``lax.scan``."""
+    Xn, margin, lo, hi, learning_rate, n_iter = consts
+    n, d = Xn.shape
+    bs = cfg.batch_size
+    opt = _optimizer(learning_rate, n_iter)
+    labels = jnp.concatenate([jnp.ones((bs,)), -jnp.ones((bs,))])
+
+    def loss_fn(p, xb, zb):
+        model = eqx.combine(p, cfg.static)
+        s = jax.vmap(_scalar_net(model))(jnp.concatenate([xb, zb]))
+        return hkr_loss(s, labels, margin=margin, alpha=cfg.alpha)
+
+    def update(carry, inputs):
+        p, o, z = carry
+        k, it = inputs
+        kz, ke, kx = jax.random.split(k, 3)
+
+        def regenerate(_):
+            # Frozen copy: the orthogonalization is computed once, not per Newton step.
+            model = freeze(eqx.combine(jax.lax.stop_gradient(p), cfg.static))
+            z0 = jax.random.uniform(kz, (bs, d), minval=lo[None, :], maxval=hi[None, :])
+            eta = jax.random.uniform(ke, (bs,))
+            return newton_negatives(
+                model, z0, eta, target=-margin, n_steps=cfg.n_newton, lo=lo, hi=hi
+            )
+
+        z = jax.lax.cond(it % cfg.refresh_every == 0, regenerate, lambda _: z, None)
+        xb = Xn[jax.random.randint(kx, (bs,), 0, n)]
+        loss, g = jax.value_and_grad(loss_fn)(p, xb, z)
+        # optax's bias correction raises a float to an int32 count: allow that
+        # promotion here only (the test suite runs with strict promotion).
+        with jax.numpy_dtype_promotion("standard"):
+            upd, o = opt.update(g, o, p)
+        return (optax.apply_updates(p, upd), o, z), loss
+
+    keys = jax.random.split(key, cfg.chunk)
+    its = start + jnp.arange(cfg.chunk, dtype=jnp.int32)
+    (params, opt_state, z), losses = jax.lax.scan(update, (params, opt_state, z), (keys, its))
+    return params, opt_state, z, jnp.mean(losses)
 
 
 @dataclass(frozen=True)
@@ -171,8 +249,8 @@ class OneClassSDF:
         domain_std: float = 10.0,
         n_newton: int = 4,
         n_iter: int = 1000,
-        refresh_every: int = 1,
-        batch_size: int = 2048,
+        refresh_every: int = 4,
+        batch_size: int = 1024,
         learning_rate: float = 5e-3,
         seed: int = 0,
         verbose: bool = False,
@@ -247,45 +325,24 @@ class OneClassSDF:
         k_init, k_train = jax.random.split(key)
         net = LipschitzMLP(d, self.hidden, 1, key=k_init)
         params, static = eqx.partition(net, eqx.is_inexact_array)
-        schedule = optax.cosine_decay_schedule(self.learning_rate, self.n_iter, alpha=0.01)
-        opt = optax.adam(schedule)
-        opt_state = opt.init(params)
-        bs = self.batch_size
-        n_newton, alpha, refresh = self.n_newton, self.alpha, self.refresh_every
-        labels = jnp.concatenate([jnp.ones((bs,)), -jnp.ones((bs,))])
-
-        def loss_fn(p, xb, zb):
-            model = eqx.combine(p, static)
-            s = jax.vmap(_scalar_net(model))(jnp.concatenate([xb, zb]))
-            return hkr_loss(s, labels, margin=m_norm, alpha=alpha)
-
-        def update(carry, inputs):
-            p, o, z = carry
-            k, it = inputs
-            kz, ke, kx = jax.random.split(k, 3)
-
-            def regenerate(_):
-                model = eqx.combine(jax.lax.stop_gradient(p), static)
-                z0 = jax.random.uniform(kz, (bs, d), minval=lo_n, maxval=hi_n)
-                eta = jax.random.uniform(ke, (bs,))
-                return newton_negatives(
-                    model, z0, eta, target=-m_norm, n_steps=n_newton, lo=lo_n, hi=hi_n
-                )
-
-            z = jax.lax.cond(it % refresh == 0, regenerate, lambda _: z, None)
-            xb = Xn[jax.random.randint(kx, (bs,), 0, n)]
-            loss, g = jax.value_and_grad(loss_fn)(p, xb, z)
-            upd, o = opt.update(g, o, p)
-            return (optax.apply_updates(p, upd), o, z), loss
-
-        chunk = max(1, min(100, self.n_iter))
-
-        @jax.jit
-        def run_chunk(p, o, z, k, start):
-            keys = jax.random.split(k, chunk)
-            its = start + jnp.arange(chunk)
-            (p, o, z), losses = jax.lax.scan(update, (p, o, z), (keys, its))
-            return p, o, z, jnp.mean(losses)
+        cfg = _TrainConfig(
+            static=static,
+            batch_size=self.batch_size,
+            n_newton=self.n_newton,
+            alpha=self.alpha,
+            refresh_every=self.refresh_every,
+            chunk=100,
+        )
+        consts = (
+            Xn,
+            jnp.float32(m_norm),
+            lo_n,
+            hi_n,
+            jnp.float32(self.learning_rate),
+            jnp.float32(self.n_iter),
+        )
+        opt_state = _optimizer(consts[4], consts[5]).init(params)
+        bs, chunk = self.batch_size, cfg.chunk
 
         z = jnp.zeros((bs, d), dtype=jnp.float32)
         history = []
@@ -293,23 +350,24 @@ class OneClassSDF:
         done = 0
         while done < self.n_iter:
             k_train, k = jax.random.split(k_train)
-            params, opt_state, z, loss = run_chunk(params, opt_state, z, k, done)
+            params, opt_state, z, loss = _run_chunk(
+                params, opt_state, z, k, jnp.int32(done), consts, cfg
+            )
             step = min(chunk, self.n_iter - done)
             done += chunk
             history.append(float(loss))
             bar.update(step)
             bar.set_postfix(loss=f"{history[-1]:.4g}")
         bar.close()
-        self.net_ = freeze(eqx.combine(params, static))
+        self.net_ = freeze(eqx.combine(params, static))  # inference without Björck
         self.loss_history_ = np.asarray(history)
         self._compile()
         return self
 
     def _compile(self) -> None:
         net = self.net_
-        f = _scalar_net(net)
-        self._f = jax.jit(jax.vmap(f))
-        self._fg = jax.jit(jax.vmap(jax.value_and_grad(f)))
+        self._f = lambda x: _score(net, x)
+        self._fg = lambda x: _score_grad(net, x)
 
     # --------------------------------------------------------------- inference
     def _check_fitted(self) -> None:
@@ -370,7 +428,9 @@ class OneClassSDF:
         if int(n) < 1:
             raise ValueError(f"`n` must be >= 1, got {n}")
         lo, hi = (jnp.asarray(self._norm(b)) for b in self.domain_)
-        z0 = jax.random.uniform(key, (int(n), self.n_features_in_), minval=lo, maxval=hi)
+        z0 = jax.random.uniform(
+            key, (int(n), self.n_features_in_), minval=lo[None, :], maxval=hi[None, :]
+        )
         z = newton_negatives(
             self.net_,
             z0,

@@ -1,0 +1,102 @@
+"""Reading clouds and meshes, and the ``otlip mesh`` command."""
+
+import numpy as np
+import pytest
+import trimesh
+
+from otlip.cli import main
+from otlip.sdf_mesh import Sphere, load_mesh, load_point_cloud
+from otlip.sdf_mesh._cli import _export
+
+from .conftest import FAST
+
+
+@pytest.fixture
+def cloud():
+    return Sphere().sample_surface(300, seed=0).astype(np.float64)
+
+
+@pytest.mark.parametrize("suffix", [".npy", ".csv", ".xyz", ".ply", ".obj", ".off"])
+def test_round_trip_formats(tmp_path, cloud, suffix):
+    path = tmp_path / f"cloud{suffix}"
+    if suffix == ".npy":
+        np.save(path, cloud)
+    elif suffix == ".csv":
+        np.savetxt(path, cloud, delimiter=",", header="x,y,z", comments="")
+    elif suffix == ".xyz":
+        np.savetxt(path, cloud)
+    elif suffix == ".ply":
+        trimesh.PointCloud(cloud).export(path)
+    else:  # a mesh file: its vertices are the cloud
+        m = trimesh.convex.convex_hull(cloud)
+        m.export(path)
+        cloud = np.asarray(m.vertices)
+    got = load_point_cloud(path)
+    assert got.shape == cloud.shape
+    # Text formats round to ~1e-8 or better.
+    np.testing.assert_allclose(np.sort(got, axis=0), np.sort(cloud, axis=0), atol=1e-6)
+
+
+def test_bad_files(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"missing\.ply"):
+        load_point_cloud(tmp_path / "missing.ply")
+    empty = tmp_path / "empty.ply"
+    empty.write_bytes(b"")
+    with pytest.raises(ValueError, match="empty"):
+        load_point_cloud(empty)
+    junk = tmp_path / "junk.ply"
+    junk.write_text("this is not a ply file\n")
+    with pytest.raises(ValueError, match=r"junk\.ply"):
+        load_point_cloud(junk)
+    no_tri = tmp_path / "pts.ply"
+    trimesh.PointCloud(np.eye(3)).export(no_tri)
+    with pytest.raises(ValueError, match="no triangles"):
+        load_mesh(no_tri)
+    flat = tmp_path / "flat.npy"
+    np.save(flat, np.zeros((10, 2)))
+    with pytest.raises(ValueError, match="d = 3"):
+        load_point_cloud(flat)
+    nan = tmp_path / "nan.csv"
+    nan.write_text("1,2,3\nnan,0,0\n")
+    with pytest.raises(ValueError, match="non-finite"):
+        load_point_cloud(nan)
+
+
+def test_export_is_atomic(tmp_path):
+    mesh = Sphere().mesh()
+    with pytest.raises(ValueError, match="unsupported"):
+        _export(mesh, tmp_path / "out.foo")
+    out = tmp_path / "out.ply"
+    _export(mesh, out)
+    assert load_mesh(out).is_watertight
+    # Nothing but the final file is left in the directory (no temporary files).
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.ply"]
+
+
+def test_cli_mesh(tmp_path, capsys):
+    pts = Sphere().sample_surface(2048, seed=4)
+    src = tmp_path / "ball.xyz"
+    np.savetxt(src, pts)
+    out = tmp_path / "ball.ply"
+    png = tmp_path / "ball.png"
+    hidden = ",".join(str(h) for h in FAST["hidden"])
+    args = ["mesh", str(src), "-o", str(out), "--resolution", "64", "--preview", str(png)]
+    args += ["--iterations", str(FAST["n_iter"]), "--hidden", hidden, "--quiet"]
+    assert main(args) == 0
+    mesh = load_mesh(out)
+    assert mesh.is_watertight
+    # A unit ball: the mesh encloses 4/3 pi within 10 % at this coarse resolution.
+    assert abs(mesh.volume / (4 / 3 * np.pi) - 1) < 0.1
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "watertight=True" in capsys.readouterr().out
+
+
+def test_cli_errors(tmp_path, capsys):
+    assert main(["mesh", str(tmp_path / "none.xyz"), "-o", str(tmp_path / "o.ply")]) == 2
+    assert "not found" in capsys.readouterr().err
+    few = tmp_path / "few.npy"
+    np.save(few, np.random.default_rng(0).normal(size=(5, 3)))
+    assert main(["mesh", str(few), "-o", str(tmp_path / "o.ply")]) == 2
+    assert "at least" in capsys.readouterr().err
+    assert main(["mesh", str(few), "-o", str(tmp_path / "o")]) == 2
+    assert not (tmp_path / "o.ply").exists()

@@ -1,0 +1,138 @@
+"""OneClassSDF: Lipschitz property, sign of the learned SDF, Newton negatives, AUROC."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from otlip.sdf_mesh import OneClassSDF, certified_auroc
+
+from .conftest import sample_inside
+
+
+def test_gradient_norms_at_most_one(solid_sphere_model):
+    shape, _, model = solid_sphere_model
+    q = shape.sample_box(4000, seed=5, pad=0.5)
+    _, g = model.score_and_gradient(q)
+    norms = np.linalg.norm(g, axis=1)
+    # Björck layers + GroupSort are 1-Lipschitz by construction; 1e-4 leaves room
+    # for float32 rounding of the (approximately orthogonal) frozen weights.
+    assert norms.max() <= 1 + 1e-4
+
+
+def test_lipschitz_on_pairs(solid_sphere_model):
+    shape, _, model = solid_sphere_model
+    rng = np.random.default_rng(0)
+    x = shape.sample_box(3000, seed=6, pad=0.5)
+    y = x + rng.normal(scale=0.3, size=x.shape).astype(np.float32)
+    fx, fy = model.score_samples(x), model.score_samples(y)
+    # |f(x) - f(y)| <= |x - y| up to float32 rounding of the scores.
+    assert np.all(np.abs(fx - fy) <= np.linalg.norm(x - y, axis=1) + 1e-5)
+
+
+def test_sign_on_held_out_points(solid_sphere_model):
+    shape, _, model = solid_sphere_model
+    inside = sample_inside(shape, 2000, seed=11)  # held out: another seed than training
+    out = shape.sample_box(20000, seed=12, pad=0.5)
+    # Theorem 2: f = S + m on the support of the negatives, which stay >= 2m away
+    # from the data; points inside the 2m band outside the surface are not covered.
+    out = out[shape.sdf(out) < -2 * model.margin_][:2000]
+    acc_in = np.mean(model.predict(inside) == 1)
+    acc_out = np.mean(model.predict(out) == -1)
+    assert acc_in >= 0.99 and acc_out >= 0.99, (acc_in, acc_out)
+
+
+def test_distance_estimate_outside(solid_sphere_model):
+    shape, _, model = solid_sphere_model
+    q = shape.sample_box(20000, seed=13, pad=0.5)
+    s = shape.sdf(q)
+    far = q[s < -0.3][:2000]
+    f = model.score_samples(far)
+    # 1-Lipschitz and f >= 0 near the data imply f(x) >= -(d(x) + m) ... and the HKR
+    # optimum is S + m: the estimate is within a margin-sized band of the truth.
+    err = f - (shape.sdf(far) + model.margin_)
+    assert np.median(np.abs(err)) < 2 * model.margin_
+
+
+def test_newton_negatives_land_on_the_level(solid_sphere_model):
+    _, _, model = solid_sphere_model
+    z = model.sample_boundary(500, key=jax.random.key(0))
+    f = model.score_samples(z)
+    # Alg. 6 with eta = 1 and 64 steps converges to f = -margin (clipped to B).
+    assert np.median(np.abs(f + model.margin_)) < 0.1 * model.margin_
+
+
+def test_certified_auroc_matches_plain_and_decreases(rng):
+    s_in = rng.normal(1.0, 1.0, size=300)
+    s_out = rng.normal(-1.0, 1.0, size=400)
+    s_in[:10] = s_out[:10]  # ties count one half, as in roc_auc_score
+    y = np.r_[np.ones(300), np.zeros(400)]
+    assert certified_auroc(s_in, s_out, 0.0) == pytest.approx(
+        roc_auc_score(y, np.r_[s_in, s_out]), abs=1e-12
+    )
+    radii = np.linspace(0.0, 3.0, 13)
+    vals = certified_auroc(s_in, s_out, radii)
+    assert np.all(np.diff(vals) <= 0) and vals[-1] < vals[0]
+    with pytest.raises(ValueError, match="eps"):
+        certified_auroc(s_in, s_out, -1.0)
+
+
+def test_certified_auroc_is_a_lower_bound_under_attack(solid_sphere_model):
+    shape, _, model = solid_sphere_model
+    X_in = sample_inside(shape, 300, seed=21)
+    q = shape.sample_box(5000, seed=22, pad=0.3)
+    X_out = q[shape.sdf(q) < -0.05][:300]
+    eps = 0.1
+    cert = model.certified_auroc(X_in, X_out, eps)
+
+    # l2 PGD: 20 normalized-gradient steps of eps/5, projected on the eps-ball;
+    # inliers pushed down, outliers pushed up.
+    def attack(X, sign):
+        x0 = X.astype(np.float32)
+        x = x0.copy()
+        for _ in range(20):
+            _, g = model.score_and_gradient(x)
+            g = g / np.maximum(np.linalg.norm(g, axis=1, keepdims=True), 1e-12)
+            x = x + sign * (eps / 5) * g
+            d = x - x0
+            n = np.linalg.norm(d, axis=1, keepdims=True)
+            x = x0 + d * np.minimum(1.0, eps / np.maximum(n, 1e-12))
+        return x
+
+    a_in = model.score_samples(attack(X_in, -1.0))
+    a_out = model.score_samples(attack(X_out, +1.0))
+    attacked = certified_auroc(a_in, a_out, 0.0)
+    plain = model.certified_auroc(X_in, X_out, 0.0)
+    assert cert <= attacked + 1e-12 <= plain + 1e-12
+    # The attack did move scores, by at most eps each (Lipschitz).
+    assert np.all(model.score_samples(X_in) - a_in <= eps + 1e-5)
+
+
+def test_predict_api_and_errors():
+    X = np.random.default_rng(0).normal(size=(40, 3))
+    with pytest.raises(RuntimeError, match="not fitted"):
+        OneClassSDF().score_samples(X)
+    with pytest.raises(ValueError, match="X"):
+        OneClassSDF().fit(X[:3])
+    bad = X.copy()
+    bad[0, 0] = np.nan
+    with pytest.raises(ValueError, match="non-finite"):
+        OneClassSDF().fit(bad)
+    with pytest.raises(ValueError, match="margin"):
+        OneClassSDF(margin=-1.0).fit(X)
+    with pytest.raises(ValueError, match="domain"):
+        OneClassSDF(domain=([0, 0], [1, 1])).fit(X)
+
+
+def test_newton_step_is_exact_for_affine():
+    from otlip.sdf_mesh import newton_negatives
+
+    w = jnp.array([0.6, 0.8, 0.0])
+    net = lambda x: jnp.reshape(w @ x - 0.5, (1,))
+    z0 = jnp.array([[2.0, 1.0, 0.0], [-1.0, 0.0, 3.0]])
+    z = newton_negatives(
+        net, z0, jnp.ones(2), target=-0.1, n_steps=1, lo=-10 * jnp.ones(3), hi=10 * jnp.ones(3)
+    )
+    # One full Newton step lands exactly on an affine level set (eq. 5.11).
+    np.testing.assert_allclose(np.asarray(z) @ np.asarray(w) - 0.5, [-0.1, -0.1], atol=1e-6)

@@ -1,0 +1,88 @@
+"""reconstruct_surface on analytic shapes (sphere in the default run, sweep when slow)."""
+
+import numpy as np
+import pytest
+
+from otlip.sdf_mesh import (
+    Box,
+    Capsule,
+    OneClassSDF,
+    Torus,
+    Union,
+    reconstruct_surface,
+    reconstruct_with_details,
+    surface_metrics,
+)
+
+from .conftest import FAST
+
+
+def test_sphere_from_2048_points(sphere_reconstruction):
+    shape, _, rec = sphere_reconstruction
+    mesh = rec.mesh
+    assert mesh.is_watertight
+    met = surface_metrics(mesh, shape.mesh(), n_samples=20000)
+    # Issue goal: Chamfer <= 1 % of the bounding-box diagonal (point-to-surface).
+    assert met.chamfer <= 0.01, met
+    assert met.normal_consistency > 0.95
+    # One closed sheet (the cavity of the shell is filled), enclosing the ball.
+    assert len(mesh.split(only_watertight=False)) == 1
+    assert abs(mesh.volume / (4 / 3 * np.pi) - 1) < 0.05
+
+
+def test_sphere_mesh_is_lipschitz_certified(sphere_reconstruction):
+    shape, _, rec = sphere_reconstruction
+    # The learned field: 1-Lipschitz everywhere we look (gradient norms <= 1 + 1e-4).
+    q = shape.sample_box(3000, seed=9, pad=0.2)
+    _, g = rec.model.score_and_gradient(q)
+    assert np.linalg.norm(g, axis=1).max() <= 1 + 1e-4
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "shape",
+    [Torus(), Box((1.0, 2.0, 3.0)), Capsule(), Union()],
+    ids=["torus", "box123", "capsule", "union"],
+)
+def test_shape_sweep(shape):
+    pts = shape.sample_surface(2048, seed=0)
+    rec = reconstruct_with_details(pts, resolution=128, seed=0, **FAST)
+    assert rec.mesh.is_watertight
+    met = surface_metrics(rec.mesh, shape.mesh(), n_samples=20000)
+    assert met.chamfer <= 0.01, met
+    lo, hi = shape.bounds
+    ext = rec.mesh.bounds[1] - rec.mesh.bounds[0]
+    # Axes are not permuted and the extent matches within 2 % of the diagonal.
+    np.testing.assert_allclose(ext, hi - lo, atol=0.02 * shape.diagonal)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "shape", [Torus(), Box((1.0, 2.0, 3.0)), Union()], ids=["torus", "box123", "union"]
+)
+def test_sign_sweep(shape):
+    from .conftest import sample_inside
+
+    X = sample_inside(shape, 2048, seed=1)
+    model = OneClassSDF(seed=0, **FAST).fit(X)
+    inside = sample_inside(shape, 2000, seed=2)
+    out = shape.sample_box(20000, seed=3, pad=0.5)
+    out = out[shape.sdf(out) < -2 * model.margin_][:2000]
+    assert np.mean(model.predict(inside) == 1) >= 0.99
+    assert np.mean(model.predict(out) == -1) >= 0.99
+    _, g = model.score_and_gradient(shape.sample_box(2000, seed=4))
+    assert np.linalg.norm(g, axis=1).max() <= 1 + 1e-4
+
+
+@pytest.mark.parametrize(
+    ("points", "match"),
+    [
+        (np.zeros((5, 3)), "at least"),
+        (np.full((100, 3), np.nan), "non-finite"),
+        (np.random.default_rng(0).normal(size=(100, 2)), "d = 3"),
+        (np.c_[np.random.default_rng(0).normal(size=(100, 2)), np.zeros(100)], "flat"),
+    ],
+)
+def test_bad_points(points, match):
+    with pytest.raises(ValueError, match=match):
+        reconstruct_surface(points)
