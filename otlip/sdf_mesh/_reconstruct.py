@@ -108,10 +108,16 @@ def reconstruct_with_details(
     padding: float = 0.1,
     min_component: float = 0.01,
     project: bool = True,
+    level_quantile: float | None = None,
     verbose: bool = False,
     **ocsdf_kwargs,
 ) -> Reconstruction:
-    """Like :func:`reconstruct_surface` but returns a :class:`Reconstruction`."""
+    """Like :func:`reconstruct_surface` but returns a :class:`Reconstruction`.
+
+    ``level_quantile=None`` uses the robust rule ``median f(x_i) - margin``; a number
+    ``q`` uses the ``q``-quantile of ``f`` on the data instead (the thesis's rule is
+    ``q = 0.01``, Example 5.2; kept for comparison, it breaks with outliers).
+    """
     pts = check_points(points, "points", dim=3, min_points=MIN_POINTS, dtype=np.float64)
     lo, hi = pts.min(axis=0), pts.max(axis=0)
     ext = hi - lo
@@ -124,14 +130,17 @@ def reconstruct_with_details(
     model = OneClassSDF(**kwargs).fit(pts)
     f_data = model.score_samples(pts).astype(np.float64)
     data_level = float(np.median(f_data))
-    level = data_level - model.margin_
+    if level_quantile is None:
+        level = data_level - model.margin_
+    else:
+        if not 0.0 <= float(level_quantile) <= 1.0:
+            raise ValueError(f"`level_quantile` must lie in [0, 1], got {level_quantile}")
+        level = float(np.quantile(f_data, float(level_quantile)))
     bar = progress_bar(3, "extracting surface", verbose=verbose)
     # Grid on the cube around the box so that cells are cubes (isotropic resolution).
     side = float(np.max(box[1] - box[0]))
-    centre = 0.5 * (box[0] + box[1])
     res = np.maximum(2, np.round(resolution * (box[1] - box[0]) / side).astype(int))
     grid = evaluate_grid(model.score_samples, box, tuple(res), level, lipschitz=1.0)
-    del centre
     bar.update(1)
     grid = _fill_cavities(grid, level)
     mesh = mesh_from_grid(grid, inside="above")
