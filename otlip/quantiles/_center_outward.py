@@ -101,7 +101,7 @@ class CenterOutward:
         learning_rate: float = 1e-2,
         calibration: str = "train",
         calibration_fraction: float = 0.25,
-        max_assign: int = 4096,
+        max_assign: int = 2048,
         passes: int = 1,
         seed: int = 0,
         verbose: bool = False,

@@ -66,7 +66,7 @@ class NeuralConfig:
     learning_rate: float = 3e-3
     quadratic_init: float = 1e-3
     input_scale: float = 10.0
-    max_assign: int = 4096
+    max_assign: int = 2048
     passes: int = 1
     positive: str = "softplus"
 
