@@ -4,7 +4,7 @@ Closed forms (Bures W2, affine map) are the reference. For every d and seed the 
 prints, in one run: estimate, relative error, L2-UVP of the map, wall time.
 
     .venv/bin/python bench/w2.py                      # d = 2, 16, 64; 3 seeds; POT 1k/4k/8k
-    .venv/bin/python bench/w2.py --dims 2 --seeds 0 --pot-n 1000 --no-ott   # quick
+    .venv/bin/python bench/w2.py --dims 2 --seeds 0 --pot-n 1000 --no-ott --other-methods
 
 otlip is trained on fresh samples (a sampler per distribution), with its default
 settings; POT sees n samples of each and solves the exact LP (`ot.emd2`, squared
@@ -63,20 +63,22 @@ def row(name, d, seed, est, true, uvp, seconds, note=""):
     )
 
 
-def bench_otlip(d, seed, args):
+def bench_otlip(d, seed, args, method="amortized"):
     m1, c1, m2, c2 = gaussian_pair(d, seed)
     true = gaussian_w2(m1, c1, m2, c2)
     a, b = gaussian_monge_map(m1, c1, m2, c2)
     sx, sy = samplers(m1, c1, m2, c2)
     t0 = time.perf_counter()
-    est = w2_distance(sx, sy, seed=seed, n_eval=args.n_eval, verbose=False)
+    kwargs = {} if method == "amortized" else {"method": method}
+    est = w2_distance(sx, sy, seed=seed, n_eval=args.n_eval, verbose=False, **kwargs)
     seconds = time.perf_counter() - t0
     xe = np.asarray(sx(jax.random.key(10_000 + seed), args.n_eval))
     uvp = l2_uvp(est.transport(xe), xe @ a + b, float(np.trace(c2)))
     note = (
         f"primal {100 * (est.primal_distance / true - 1):+.2f} %, train {est.map.wall_time:.1f} s"
     )
-    row("otlip w2_distance (defaults)", d, seed, est.distance, true, uvp, seconds, note)
+    label = "otlip w2_distance (defaults)" if method == "amortized" else f"otlip method={method}"
+    row(label, d, seed, est.distance, true, uvp, seconds, note)
 
 
 def bench_pot(d, seed, n, args):
@@ -150,6 +152,12 @@ def main():
     p.add_argument("--ott-iters", type=int, default=30)
     p.add_argument("--no-ott", action="store_true")
     p.add_argument("--no-otlip", action="store_true")
+    p.add_argument(
+        "--other-methods",
+        nargs="*",
+        default=["minimax", "gan"],
+        help="otlip methods also run (first seed only, default settings otherwise)",
+    )
     args = p.parse_args()
     load = os.getloadavg()
     print(
@@ -163,6 +171,8 @@ def main():
         if not args.no_otlip:
             for seed in args.seeds:
                 bench_otlip(d, seed, args)
+            for method in args.other_methods:
+                bench_otlip(d, args.seeds[0], args, method)
         for n in args.pot_n:
             bench_pot(d, args.seeds[0], n, args)
         if not args.no_ott:

@@ -37,7 +37,7 @@ METHODS = ("amortized", "minimax", "gan")
 _EVAL_BATCH = 16384
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)
 class TrainingHistory:
     """Metrics logged once per chunk of steps (means over the chunk).
 
@@ -89,7 +89,7 @@ def _batched(fn, points: np.ndarray) -> np.ndarray:
     return np.concatenate(out, axis=0)
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)
 class MongeMap:
     """A learned Monge map ``T = ∇f`` from ``P`` to ``Q`` for the squared Euclidean cost.
 
@@ -161,7 +161,7 @@ class MongeMap:
         return self.center.astype(np.float32) + np.float32(self.scale) * x
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)
 class W2Estimate:
     """Estimated Wasserstein-2 distance and the map that realizes it.
 
@@ -216,7 +216,7 @@ def monge_map(
     method: str = "amortized",
     steps: int = 3000,
     batch_size: int = 1024,
-    hidden: tuple[int, ...] = (64, 64, 64),
+    hidden: tuple[int, ...] | None = None,
     positive: str = "softplus",
     lr: float = 3e-3,
     conj_steps: int = 10,
@@ -238,7 +238,8 @@ def monge_map(
             (thesis Alg. 10 with a 1-Lipschitz critic).
         steps: training steps of ``f``.
         batch_size: minibatch size per step for each distribution.
-        hidden: ICNN hidden widths (also the auxiliary networks').
+        hidden: ICNN hidden widths (also the auxiliary networks'); default
+            ``(64, 64, 64)``, or ``(128, 128, 128)`` when ``d > 32``.
         positive: non-negative weight parametrization of the ICNN, see
             :data:`otlip.icnn.POSITIVE_PARAMETRIZATIONS`.
         lr: Adam learning rate of ``f`` (cosine decay to 5 %).
@@ -289,6 +290,8 @@ def monge_map(
     ys, sy = _prepare(y, "y", k_py, 4096)
     check_same_dim(xs, ys, "x", "y")
     d = xs.shape[1]
+    if hidden is None:
+        hidden = (64, 64, 64) if d <= 32 else (128, 128, 128)
 
     # one shift and one scale for both clouds (see the module docstring)
     center = (0.5 * (xs.mean(0, dtype=np.float64) + ys.mean(0, dtype=np.float64))).astype(
