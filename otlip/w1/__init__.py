@@ -1,5 +1,12 @@
 """otlip.w1: 1-Lipschitz networks and the Wasserstein-1 distance by KR duality."""
 
+from otlip.w1._certificates import (
+    certified_radius,
+    lipschitz_lower_bound,
+    lipschitz_upper_bound,
+    orthogonality_error,
+)
+from otlip.w1._distance import KRPotential, TrainingHistory, W1Result, w1_distance
 from otlip.w1._layers import (
     BjorckDense,
     FrozenDense,
@@ -18,13 +25,21 @@ __all__ = [
     "FrozenDense",
     "FullSort",
     "GroupSort",
+    "KRPotential",
     "LipschitzMLP",
     "SpectralDense",
+    "TrainingHistory",
+    "W1Result",
     "bce_with_temperature",
     "bjorck",
+    "certified_radius",
     "freeze",
     "gram_spectral_bound",
     "hinge_loss",
     "hkr_loss",
     "kr_loss",
+    "lipschitz_lower_bound",
+    "lipschitz_upper_bound",
+    "orthogonality_error",
+    "w1_distance",
 ]

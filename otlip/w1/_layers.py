@@ -72,10 +72,12 @@ def _power_iteration_sigma(w: jax.Array, n_power: int) -> jax.Array:
     v = jnp.asarray(np.random.default_rng(0).standard_normal(n), dtype=w.dtype)
     v = v / jnp.linalg.norm(v)
     ws = jax.lax.stop_gradient(w)
-    for _ in range(n_power):
+
+    def step(_, v):
         v = ws.T @ (ws @ v)
-        v = v / (jnp.linalg.norm(v) + jnp.finfo(w.dtype).tiny)
-    v = jax.lax.stop_gradient(v)
+        return v / (jnp.linalg.norm(v) + jnp.finfo(w.dtype).tiny)
+
+    v = jax.lax.stop_gradient(jax.lax.fori_loop(0, n_power, step, v))
     return jnp.linalg.norm(w @ v)
 
 
@@ -96,12 +98,14 @@ def bjorck(w: jax.Array, n_iter: int) -> jax.Array:
         The matrix ``[m, n]`` after ``n_iter`` steps.
     """
     tall = w.shape[0] >= w.shape[1]
-    for _ in range(n_iter):
+
+    def step(_, w):
         if tall:
-            w = 1.5 * w - 0.5 * (w @ (w.T @ w))
-        else:
-            w = 1.5 * w - 0.5 * ((w @ w.T) @ w)
-    return w
+            return 1.5 * w - 0.5 * (w @ (w.T @ w))
+        return 1.5 * w - 0.5 * ((w @ w.T) @ w)
+
+    # a rolled loop: unrolling 15 steps per layer multiplies compilation time
+    return jax.lax.fori_loop(0, n_iter, step, w)
 
 
 class BjorckDense(eqx.Module):
@@ -376,6 +380,11 @@ def freeze(net):
     True
     """
 
+    return _freeze_jit(net)
+
+
+@eqx.filter_jit  # one compiled program instead of dozens of eager ops
+def _freeze_jit(net):
     def _freeze(node):
         if _is_normalized_dense(node):
             return FrozenDense(jax.lax.stop_gradient(node.effective_weight()), node.bias)
