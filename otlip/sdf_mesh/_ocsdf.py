@@ -217,7 +217,8 @@ class OneClassSDF:
             grown by 10 %.
         domain_std: side of the default box in standard deviations.
         n_newton: Newton-Raphson steps ``T`` per negative (Alg. 6).
-        n_iter: parameter updates.
+        n_iter: parameter updates (run in jitted chunks of 100, so rounded up to a
+            multiple of 100).
         refresh_every: updates between two regenerations of the negatives (Alg. 7's
             ``K``; 1 regenerates every step).
         batch_size: positives and negatives per update.
