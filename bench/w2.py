@@ -1,7 +1,10 @@
 """W2 and Monge maps between Gaussians: otlip vs POT exact vs ott-jax W2NeuralDual.
 
 Closed forms (Bures W2, affine map) are the reference. For every d and seed the script
-prints, in one run: estimate, relative error, L2-UVP of the map, wall time.
+prints, in one run: estimate, relative error, L2-UVP of the map, wall time (fit AND
+evaluation) and process CPU time (all threads): on a shared machine the wall time is
+inflated by other processes, the CPU time much less (on an idle 2-core machine the wall
+time lies between CPU/2 and CPU).
 
     .venv/bin/python bench/w2.py                      # d = 2, 16, 64; 3 seeds; POT 1k/4k/8k
     .venv/bin/python bench/w2.py --dims 2 --seeds 0 --pot-n 1000 --no-ott --other-methods
@@ -68,14 +71,16 @@ def bench_otlip(d, seed, args, method="amortized"):
     true = gaussian_w2(m1, c1, m2, c2)
     a, b = gaussian_monge_map(m1, c1, m2, c2)
     sx, sy = samplers(m1, c1, m2, c2)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     kwargs = {} if method == "amortized" else {"method": method}
     est = w2_distance(sx, sy, seed=seed, n_eval=args.n_eval, verbose=False, **kwargs)
     seconds = time.perf_counter() - t0
+    cpu = time.process_time() - c0
     xe = np.asarray(sx(jax.random.key(10_000 + seed), args.n_eval))
     uvp = l2_uvp(est.transport(xe), xe @ a + b, float(np.trace(c2)))
     note = (
-        f"primal {100 * (est.primal_distance / true - 1):+.2f} %, train {est.map.wall_time:.1f} s"
+        f"primal {100 * (est.primal_distance / true - 1):+.2f} %, "
+        f"train {est.map.wall_time:.1f} s, CPU {cpu:.0f} s"
     )
     label = "otlip w2_distance (defaults)" if method == "amortized" else f"otlip method={method}"
     row(label, d, seed, est.distance, true, uvp, seconds, note)
@@ -88,13 +93,14 @@ def bench_pot(d, seed, n, args):
     rng = np.random.default_rng(100 + seed)
     x = rng.multivariate_normal(m1, c1, size=n)
     y = rng.multivariate_normal(m2, c2, size=n)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     plan = ot.emd([], [], ot.dist(x, y), numItermax=10_000_000)
     w2 = float(np.sqrt(np.sum(plan * ot.dist(x, y))))
     seconds = time.perf_counter() - t0
     bary = (plan @ y) / plan.sum(1, keepdims=True)  # barycentric projection of the plan
     uvp = l2_uvp(bary, x @ a + b, float(np.trace(c2)))
-    row(f"POT emd2 n={n}", d, seed, w2, true, uvp, seconds)
+    cpu = time.process_time() - c0
+    row(f"POT emd2 n={n}", d, seed, w2, true, uvp, seconds, f"CPU {cpu:.0f} s")
 
 
 def bench_ott(d, seed, args):
@@ -148,7 +154,7 @@ def main():
     p.add_argument("--dims", type=int, nargs="+", default=[2, 16, 64])
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--pot-n", type=int, nargs="*", default=[1000, 4000, 8000])
-    p.add_argument("--n-eval", type=int, default=100_000)
+    p.add_argument("--n-eval", type=int, default=50_000)
     p.add_argument("--ott-iters", type=int, default=30)
     p.add_argument("--no-ott", action="store_true")
     p.add_argument("--no-otlip", action="store_true")

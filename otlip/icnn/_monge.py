@@ -387,7 +387,7 @@ def w2_distance(
     y: np.ndarray | Callable,
     *,
     seed: int = 0,
-    n_eval: int = 100_000,
+    n_eval: int = 50_000,
     **kwargs,
 ) -> W2Estimate:
     """Estimate the Wasserstein-2 distance ``W2(P, Q)`` (NOT squared) with a Monge map.
