@@ -73,9 +73,10 @@ class CenterOutward:
         steps: Adam steps (neural).
         batch_size: regression mini-batch (neural).
         learning_rate: peak Adam learning rate (neural).
-        calibration: ``"holdout"``: recalibrate ranks with a held-out fraction of
-            the data (not used to fit the map); ``"train"``: with the ranks of all
-            training points (more points, slightly optimistic if the map overfits);
+        calibration: ``"train"`` (default): recalibrate the ranks with the
+            empirical distribution of the ranks of all training points (lowest
+            noise; optimistic if the map overfits); ``"holdout"``: with a held-out
+            fraction of the data that the map never sees (split-conformal, noisier);
             ``"none"``: raw ranks ``|∇g|`` (neural only).
         calibration_fraction: held-out fraction for ``calibration="holdout"``.
         max_assign: largest exact assignment; bigger samples are cut into chunks.
