@@ -72,7 +72,7 @@ def bench_otlip(d, seed, args, method="amortized"):
     a, b = gaussian_monge_map(m1, c1, m2, c2)
     sx, sy = samplers(m1, c1, m2, c2)
     t0, c0 = time.perf_counter(), time.process_time()
-    kwargs = {} if method == "amortized" else {"method": method}
+    kwargs = {} if method == "amortized" else {"method": method, "steps": args.other_steps}
     est = w2_distance(sx, sy, seed=seed, n_eval=args.n_eval, verbose=False, **kwargs)
     seconds = time.perf_counter() - t0
     cpu = time.process_time() - c0
@@ -82,7 +82,11 @@ def bench_otlip(d, seed, args, method="amortized"):
         f"primal {100 * (est.primal_distance / true - 1):+.2f} %, "
         f"train {est.map.wall_time:.1f} s, CPU {cpu:.0f} s"
     )
-    label = "otlip w2_distance (defaults)" if method == "amortized" else f"otlip method={method}"
+    label = (
+        "otlip w2_distance (defaults)"
+        if method == "amortized"
+        else f"otlip method={method}, steps={args.other_steps}"
+    )
     row(label, d, seed, est.distance, true, uvp, seconds, note)
 
 
@@ -163,6 +167,12 @@ def main():
         nargs="*",
         default=["minimax", "gan"],
         help="otlip methods also run (first seed only, default settings otherwise)",
+    )
+    p.add_argument(
+        "--other-steps",
+        type=int,
+        default=1000,
+        help="steps of the other methods (each step costs more than a default step)",
     )
     args = p.parse_args()
     load = os.getloadavg()
