@@ -84,22 +84,28 @@ def closest_points(mesh: trimesh.Trimesh, points, *, k: int = 16):
     todo = np.arange(n)
     while todo.size:
         kk = int(min(k, len(tris)))
-        q = pts[todo]
-        cdist, cand = tree.query(q, k=kk)
-        cdist = cdist.reshape(len(q), kk)
-        cand = cand.reshape(len(q), kk)
-        cp = trimesh.triangles.closest_point(
-            tris[cand.reshape(-1)], np.repeat(q, kk, axis=0)
-        ).reshape(len(q), kk, 3)
-        d = np.linalg.norm(cp - q[:, None, :], axis=2)
-        best = np.argmin(d, axis=1)
-        rows = np.arange(len(q))
-        closest[todo], dist[todo], tri_id[todo] = cp[rows, best], d[rows, best], cand[rows, best]
+        unsure = []
+        # Chunks of at most ~256k point-triangle pairs keep the memory bounded.
+        step = max(1, 262144 // kk)
+        for lo in range(0, todo.size, step):
+            ids = todo[lo : lo + step]
+            q = pts[ids]
+            cdist, cand = tree.query(q, k=kk)
+            cdist = cdist.reshape(len(q), kk)
+            cand = cand.reshape(len(q), kk)
+            cp = trimesh.triangles.closest_point(
+                tris[cand.reshape(-1)], np.repeat(q, kk, axis=0)
+            ).reshape(len(q), kk, 3)
+            d = np.linalg.norm(cp - q[:, None, :], axis=2)
+            best = np.argmin(d, axis=1)
+            rows = np.arange(len(q))
+            closest[ids], dist[ids], tri_id[ids] = cp[rows, best], d[rows, best], cand[rows, best]
+            # Any triangle beyond the candidates is at least (k-th centroid distance -
+            # radius) away: the point is certified when that exceeds its best distance.
+            unsure.append(ids[(cdist[:, -1] - radius) < dist[ids]])
         if kk == len(tris):
             break
-        # Any triangle beyond the candidates is at least (k-th centroid distance -
-        # radius) away: the point is certified when that exceeds its best distance.
-        todo = todo[(cdist[:, -1] - radius) < dist[todo]]
+        todo = np.concatenate(unsure)
         if k >= 1024 and todo.size:
             c2, d2, t2 = trimesh.proximity.closest_point(mesh, pts[todo])
             closest[todo], dist[todo], tri_id[todo] = c2, d2, t2
