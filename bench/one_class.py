@@ -32,18 +32,18 @@ from otlip.sdf_mesh import OneClassSDF
 RADII = (0.0, 0.05, 0.1, 0.25, 0.5)
 
 
-def tasks(names):
+def tasks(names, max_classes=None):
     for name in names:
         if name == "breast_cancer":
             d = load_breast_cancer()
             yield name, "benign", d.data, d.target == 1
         elif name == "wine":
             d = load_wine()
-            for c in range(3):
+            for c in range(3 if max_classes is None else min(3, max_classes)):
                 yield name, f"class {c}", d.data, d.target == c
         elif name == "digits":
             d = load_digits()
-            for c in range(10):
+            for c in range(10 if max_classes is None else min(10, max_classes)):
                 yield name, f"digit {c}", d.data, d.target == c
         else:
             raise SystemExit(f"unknown data set {name}")
@@ -79,6 +79,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--datasets", default="breast_cancer,wine,digits")
     parser.add_argument("--n-iter", type=int, default=1000)
+    parser.add_argument("--max-classes", type=int, default=None, help="normal classes per set")
     args = parser.parse_args()
     load = os.getloadavg()
     print(
@@ -90,7 +91,7 @@ def main() -> None:
           "| OCSDF fit (s) |")
     print("|---|---|---|" + "---|" * (len(RADII) - 1) + "---|---|---|")
     per_ds: dict[str, list] = {}
-    for ds, cls, X, normal in tasks(args.datasets.split(",")):
+    for ds, cls, X, normal in tasks(args.datasets.split(","), args.max_classes):
         res = [one_task(X, normal, s, args.n_iter) for s in range(args.seeds)]
         per_ds.setdefault(ds, []).extend(res)
 
