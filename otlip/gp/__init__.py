@@ -10,6 +10,7 @@ regression share the same cloud format.
 Only this package imports gpjax (which caps jax below 0.11).
 """
 
+from otlip.gp._baselines import MeanEmbeddingRFF, MMDKernel, SlicedWassersteinEmbedding
 from otlip.gp._clouds import CloudBatch, pad_clouds
 from otlip.gp._data import DistributionDataset, digits_clouds, gaussian_mixtures, toy_gaussians
 from otlip.gp._gp import (
@@ -21,6 +22,7 @@ from otlip.gp._gp import (
     GPPrediction,
     init_reference,
 )
+from otlip.gp._ridge import KernelRidge, fit_kernel_ridge, rbf_gram
 from otlip.gp._sharding import embed_sharded
 from otlip.gp._sinkhorn import EmbeddingOutput, SinkhornEmbedding
 
@@ -34,11 +36,17 @@ __all__ = [
     "FittedDistributionGP",
     "FittedDistributionGPClassifier",
     "GPPrediction",
+    "KernelRidge",
+    "MMDKernel",
+    "MeanEmbeddingRFF",
     "SinkhornEmbedding",
+    "SlicedWassersteinEmbedding",
     "digits_clouds",
     "embed_sharded",
+    "fit_kernel_ridge",
     "gaussian_mixtures",
     "init_reference",
     "pad_clouds",
+    "rbf_gram",
     "toy_gaussians",
 ]

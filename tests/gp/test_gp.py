@@ -1,0 +1,169 @@
+"""DistributionGP / classifier: marginal-likelihood gradients, toy EVS, invariances, bad input."""
+
+import equinox as eqx
+import gpjax as gpx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from sklearn.metrics import explained_variance_score
+
+from otlip.gp import (
+    DistributionGP,
+    DistributionGPClassifier,
+    SinkhornEmbedding,
+    digits_clouds,
+    pad_clouds,
+    toy_gaussians,
+)
+from otlip.gp._gp import _Joint, _objective
+
+
+def test_mll_gradients_match_finite_differences():
+    """d(−log p(y | X)) / d(u, ℓ, σ²) by unrolled Sinkhorn + gpjax vs central differences."""
+    data = toy_gaussians(8, 10, seed=1)
+    with jax.enable_x64(True):
+        batch = pad_clouds([*data.clouds[:7], data.clouds[7][:6]], dtype=np.float64)  # ragged
+        ref = np.array([[0.4, 0.1], [-0.3, 0.3], [0.0, -0.4]])
+        emb = SinkhornEmbedding(
+            ref,
+            np.array([0.2, 0.3, 0.5]),
+            epsilon=0.1,
+            scale=1.0,
+            threshold=1e-12,
+            max_iterations=20_000,
+        )
+        kernel = gpx.kernels.RBF(lengthscale=jnp.asarray(0.3), variance=jnp.asarray(1.2))
+        prior = gpx.gps.Prior(mean_function=gpx.mean_functions.Zero(), kernel=kernel)
+        model = prior * gpx.likelihoods.Gaussian(obs_stddev=jnp.asarray(0.2))
+        joint = _Joint(emb, model, jnp.zeros(2), 0.0)
+        y = jnp.asarray((data.y - data.y.mean())[:, None])
+        params, static = eqx.partition(joint, eqx.is_inexact_array)
+        loss = jax.jit(lambda p: _objective(eqx.combine(p, static), batch, y, None, True))
+        grad = jax.grad(lambda p: _objective(eqx.combine(p, static), batch, y, None, True))
+        g = jax.jit(grad)(params)
+        leaves = {
+            "raw_points": lambda p: p.embedding.raw_points,
+            "raw_logits": lambda p: p.embedding.raw_logits,
+            "lengthscale": lambda p: p.model.prior.kernel.lengthscale._unconstrained,
+            "variance": lambda p: p.model.prior.kernel.variance._unconstrained,
+        }
+        h = 1e-6
+        for name, where in leaves.items():
+            base = np.asarray(where(params))
+            analytic = np.asarray(where(g)).ravel()
+            for idx in range(base.size):
+                bump = np.zeros(base.size)
+                bump[idx] = h
+                plus = eqx.tree_at(where, params, jnp.asarray(base + bump.reshape(base.shape)))
+                minus = eqx.tree_at(where, params, jnp.asarray(base - bump.reshape(base.shape)))
+                fd = (float(loss(plus)) - float(loss(minus))) / (2 * h)
+                # float64, Sinkhorn converged to 1e-12: the central difference is exact to
+                # O(h²) + O(1e-12 / h) ≈ 1e-6 relative to gradients of order 0.1-10.
+                assert abs(fd - analytic[idx]) <= 1e-5 + 1e-5 * abs(fd), (
+                    name,
+                    idx,
+                    fd,
+                    analytic[idx],
+                )
+
+
+@pytest.fixture(scope="module")
+def toy_fit():
+    data = toy_gaussians(100, 30, seed=0)
+    # Module-scoped, so outside conftest's function-scoped promotion fixture: same setting.
+    with jax.numpy_rank_promotion("allow"), jax.numpy_dtype_promotion("standard"):
+        fitted = DistributionGP(n_reference=6, epsilon=0.1).fit(
+            data.clouds[:50], data.y[:50], seed=0, verbose=False
+        )
+    return data, fitted
+
+
+def test_toy_regression_explained_variance(toy_fit):
+    data, fitted = toy_fit
+    mean, var = fitted.predict(data.clouds[50:])
+    evs = explained_variance_score(data.y[50:], mean)
+    # Thesis Table C.1: 0.997 with |u| = 6; the issue's bar is 0.99 (5-seed average in the
+    # slow test; a single seed here).
+    assert evs >= 0.99, evs
+    assert np.all(var > 0)
+    hist = fitted.history
+    assert hist.loss[-1] < hist.loss[0]  # L-BFGS decreased the negative log-likelihood
+    assert hist.reference_points.shape[1:] == (6, 2)
+    np.testing.assert_allclose(hist.reference_weights.sum(1), 1.0, atol=1e-5)
+    # u moved (it is learned) and stayed inside the tanh box.
+    assert np.abs(hist.reference_points[-1] - hist.reference_points[0]).max() > 1e-3
+    assert np.all(np.abs(fitted.reference_points) < fitted.embedding.scale)
+
+
+def test_predictions_invariant_to_point_permutation(toy_fit, rng):
+    data, fitted = toy_fit
+    test = data.clouds[50:]  # same shapes as the EVS test: the jitted predict is reused
+    shuffled = [c[rng.permutation(len(c))] for c in test]
+    a, b = fitted.predict(test), fitted.predict(shuffled)
+    # Same OT problems; only float32 summation order differs.
+    np.testing.assert_allclose(a.mean, b.mean, atol=1e-4)
+    np.testing.assert_allclose(a.variance, b.variance, atol=1e-4)
+
+
+def test_posterior_variance_shrinks_at_training_clouds(toy_fit):
+    data, fitted = toy_fit
+    train = fitted.predict(data.clouds[:10]).variance
+    prior_var = float(gpx.parameters.val(fitted.kernel.variance)) * fitted.y_std**2
+    # Conditioning on a training cloud removes most of the prior variance there.
+    assert np.all(train < 0.5 * prior_var)
+
+
+def test_fitted_kernel_matrix_symmetric_psd(toy_fit):
+    data, fitted = toy_fit
+    z = jnp.asarray(fitted.embed(data.clouds[50:]))
+    k = np.asarray(fitted.kernel.gram(z).as_matrix(), dtype=np.float64)
+    np.testing.assert_allclose(k, k.T, atol=1e-6)
+    assert np.linalg.eigvalsh(k).min() > -1e-4 * np.abs(k).max()  # float32 round-off
+
+
+def test_classifier_digits_four_vs_six():
+    data = digits_clouds((4, 6))
+    idx = np.random.default_rng(0).permutation(len(data.y))
+    tr, te = idx[:60], idx[60:]
+    clf = DistributionGPClassifier(n_reference=6, epsilon=0.1, init_radius=0.3, max_iter=20)
+    fitted = clf.fit(
+        [data.clouds[i] for i in tr], data.y[tr], [data.weights[i] for i in tr], verbose=False
+    )
+    proba = fitted.predict_proba([data.clouds[i] for i in te], [data.weights[i] for i in te])
+    assert np.all((proba >= 0) & (proba <= 1))
+    acc = np.mean((proba > 0.5) == data.y[te])
+    # Thesis C.3.3 (MNIST 4 vs 6, 200 training images, |u| = 6): 95.0 ± 0.6 %; here
+    # 8×8 digits and 60 training images, measured 0.97-0.98: 0.9 leaves room for seeds.
+    assert acc >= 0.9, acc
+
+
+def test_bad_input_to_fit():
+    data = toy_gaussians(6, 5, seed=0)
+    gp = DistributionGP(max_iter=1)
+    with pytest.raises(ValueError, match="6 clouds"):
+        gp.fit(data.clouds, data.y[:5], verbose=False)
+    with pytest.raises(ValueError, match="non-finite"):
+        gp.fit(data.clouds, np.full(6, np.nan), verbose=False)
+    with pytest.raises(ValueError, match="kernel"):
+        DistributionGP(kernel="nope").fit(data.clouds, data.y, verbose=False)
+    with pytest.raises(ValueError, match="epsilon"):
+        DistributionGP(epsilon=-1.0).fit(data.clouds, data.y, verbose=False)
+    with pytest.raises(ValueError, match="binary"):
+        DistributionGPClassifier(max_iter=1).fit(data.clouds, data.y, verbose=False)
+    bad = [*data.clouds[:5], np.array([[0.0, np.inf]])]
+    with pytest.raises(ValueError, match=r"clouds\[5\].*non-finite"):
+        gp.fit(bad, data.y, verbose=False)
+
+
+@pytest.mark.slow
+def test_toy_explained_variance_five_seeds():
+    scores = []
+    for seed in range(5):
+        data = toy_gaussians(100, 30, seed=seed)
+        fitted = DistributionGP(n_reference=6).fit(
+            data.clouds[:50], data.y[:50], seed=seed, verbose=False
+        )
+        scores.append(explained_variance_score(data.y[50:], fitted.predict(data.clouds[50:])[0]))
+    # Issue 5: averaged over 5 seeds, EVS >= 0.99 (thesis: 0.997).
+    assert np.mean(scores) >= 0.99, scores
