@@ -301,17 +301,21 @@ def _batched_grad_impl(net, z):
     return jax.vmap(jax.grad(net))(z)
 
 
-def _batched_grad(net, z: jax.Array, chunk: int = 8192) -> jax.Array:
-    # Fixed-size chunks (last one padded) so that any number of points reuses one compilation.
+def _batched_grad(net, z: jax.Array, chunk: int = 4096) -> jax.Array:
+    # Fixed-size chunks (the last one zero-padded): one compilation for any number of points.
+    return padded_map(lambda part: _batched_grad_impl(net, part), z, chunk)
+
+
+def padded_map(fn, z: jax.Array, chunk: int) -> jax.Array:
+    """Apply ``fn`` to ``z [m, d]`` in zero-padded chunks of exactly ``chunk`` rows."""
     m = z.shape[0]
     if m == 0:
         return jnp.zeros((0, z.shape[1]), z.dtype)
-    size = min(chunk, 1 << max(0, (m - 1).bit_length()))
     outs = []
-    for s in range(0, m, size):
-        part = z[s : s + size]
+    for s in range(0, m, chunk):
+        part = z[s : s + chunk]
         k = part.shape[0]
-        if k < size:
-            part = jnp.concatenate([part, jnp.zeros((size - k, z.shape[1]), z.dtype)], axis=0)
-        outs.append(_batched_grad_impl(net, part)[:k])
+        if k < chunk:
+            part = jnp.concatenate([part, jnp.zeros((chunk - k, z.shape[1]), z.dtype)], axis=0)
+        outs.append(fn(part)[:k])
     return jnp.concatenate(outs, axis=0)

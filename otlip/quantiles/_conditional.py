@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from otlip._validation import check_points, check_probability
-from otlip.quantiles._center_outward import Calibration
+from otlip.quantiles._center_outward import Calibration, padded_map
 from otlip.quantiles._discrete import exact_assignment
 from otlip.quantiles._neural import NeuralConfig, _random_rotation, invert_gradient, train
 from otlip.quantiles._picnn import PICNN
@@ -208,8 +208,14 @@ class ConditionalCenterOutward:
         return (x - self.x_center_) / self.x_scale_, (y - self.y_center_) / self.y_scale_
 
     def _raw_grad(self, xs: np.ndarray, zs: np.ndarray) -> np.ndarray:
-        out = _batched_cond_grad(
-            self.potential_, jnp.asarray(zs, jnp.float32), jnp.asarray(xs, jnp.float32)
+        # x and y travel together through one padded array, so that any number of
+        # pairs reuses a single compilation
+        d = zs.shape[1]
+        joint = jnp.asarray(np.concatenate([zs, xs], axis=1), jnp.float32)
+        out = padded_map(
+            lambda part: _batched_cond_grad(self.potential_, part[:, :d], part[:, d:]),
+            joint,
+            4096,
         )
         return np.asarray(out, np.float64)
 

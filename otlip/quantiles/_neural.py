@@ -246,7 +246,8 @@ def invert_gradient(net, v: np.ndarray, z0: np.ndarray | None = None) -> np.ndar
     """
     v = np.asarray(v, dtype=np.float32)
     m, d = v.shape
-    size = max(16, 1 << max(0, (m - 1).bit_length()))
+    # at least 256 rows: the median, a contour and small maps share one compilation
+    size = max(256, 1 << max(0, (m - 1).bit_length()))
     vp = np.zeros((size, d), np.float32)
     vp[:m] = v
     zp = np.zeros((size, d), np.float32)

@@ -113,9 +113,9 @@ def test_coverage_thesis_mixtures_1_and_3(which):
 
 
 def test_three_dimensional_contour_is_a_closed_mesh_on_the_level_set():
-    y = gaussian(1000, 3, seed=0)
-    model = CenterOutward(steps=200, seed=0).fit(y)
-    mesh = model.contour(0.5, resolution=28)
+    y = gaussian(600, 3, seed=0)
+    model = CenterOutward(steps=150, seed=0).fit(y)
+    mesh = model.contour(0.5, resolution=24)
     assert mesh.is_watertight and mesh.volume > 0
     # marching cubes interpolates linearly between grid nodes: the vertices are on the
     # level set up to the grid step (rank varies by about 0.05 per step here)

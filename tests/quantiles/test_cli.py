@@ -9,7 +9,7 @@ from otlip.quantiles import gaussian_mixture
 
 def test_cli_writes_plot_and_prints_coverage(tmp_path, capsys):
     data = tmp_path / "mix.csv"
-    y = gaussian_mixture(2, 1500, seed=0)
+    y = gaussian_mixture(2, 1000, seed=0)
     np.savetxt(data, y, delimiter=",", header="y1,y2", comments="")
     out = tmp_path / "contours.png"
     rc = main(
@@ -30,11 +30,11 @@ def test_cli_writes_plot_and_prints_coverage(tmp_path, capsys):
     assert out.is_file() and out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     lines = [ln for ln in text.splitlines() if "tau = " in ln]
     assert len(lines) == 2
-    # coverage of the discrete estimator on 300 held-out points: within 4 sd
-    # (sd = sqrt(tau (1 - tau) / 300) <= 0.029) plus the estimator's own error
+    # coverage of the discrete estimator on 200 held-out points: within 4 sd
+    # (sd = sqrt(tau (1 - tau) / 200) <= 0.036) plus the estimator's own error
     for ln, tau in zip(lines, (0.5, 0.9)):
         cov = float(ln.split(":")[1].split()[0])
-        assert abs(cov - tau) < 0.12
+        assert abs(cov - tau) < 0.15
     assert not list(tmp_path.glob(".contours*"))  # atomic write left no temporary
 
 
