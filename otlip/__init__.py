@@ -1,3 +1,89 @@
-"""otlip: optimal transport and geometry with constrained neural networks, in JAX."""
+"""otlip: optimal transport and geometry with constrained neural networks, in JAX.
+
+The curated public API below is re-exported from the sub-packages. Names are
+resolved on first access so that ``import otlip`` (and the command line) stays
+fast, and so that ``otlip.gp``'s gpjax, which caps the jax version, is imported
+only by users of the Gaussian-process package.
+"""
+
+from __future__ import annotations
+
+import importlib
 
 __version__ = "0.1.0"
+
+_EXPORTS: dict[str, tuple[str, ...]] = {
+    "otlip.w1": (
+        "BjorckDense",
+        "SpectralDense",
+        "GroupSort",
+        "FullSort",
+        "LipschitzMLP",
+        "freeze",
+        "kr_loss",
+        "hinge_loss",
+        "hkr_loss",
+        "bce_with_temperature",
+        "lipschitz_upper_bound",
+        "lipschitz_lower_bound",
+        "certified_radius",
+        "w1_distance",
+        "W1Result",
+    ),
+    "otlip.icnn": (
+        "ICNN",
+        "stable_rank",
+        "monge_map",
+        "w2_distance",
+        "MongeMap",
+        "W2Estimate",
+        "gaussian_w2",
+        "gaussian_monge_map",
+        "l2_uvp",
+    ),
+    "otlip.quantiles": (
+        "CenterOutward",
+        "ConditionalCenterOutward",
+        "DiscreteAssignment",
+        "sample_spherical_uniform",
+        "ball_grid",
+        "plot_contours",
+        "plot_conditional_contours",
+    ),
+    "otlip.sdf_mesh": (
+        "OneClassSDF",
+        "reconstruct_surface",
+        "mesh_from_sdf",
+        "certified_auroc",
+        "chamfer_distance",
+        "hausdorff_distance",
+        "normal_consistency",
+        "surface_metrics",
+    ),
+    "otlip.gp": (
+        "SinkhornEmbedding",
+        "DistributionGP",
+        "DistributionGPClassifier",
+        "MMDKernel",
+        "SlicedWassersteinEmbedding",
+        "MeanEmbeddingRFF",
+        "KernelRidge",
+    ),
+}
+
+_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str):
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'otlip' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
