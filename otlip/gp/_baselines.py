@@ -180,27 +180,48 @@ class MMDKernel(eqx.Module):
         return self.variance * np.exp(-d2 / (2.0 * self.lengthscale**2))
 
 
-def _self_term(x, a, h):
-    d2 = jnp.sum((x[:, None, :] - x[None, :, :]) ** 2, axis=-1)
-    return a @ jnp.exp(-d2 / (2 * h * h)) @ a
+def _block_cross(x, wa, y, wb, h):
+    """``[r_a, r_b]`` cross terms ``wa_i^T K(x_i, y_j) wb_j`` of two blocks of clouds.
+
+    ``x [r_a, m_a, d]``, ``y [r_b, m_b, d]``: one ``[r_a·m_a, r_b·m_b]`` Gaussian matrix via
+    ``‖x‖² + ‖y‖² − 2 x·y`` (a matmul) then two weighted contractions.
+    """
+    ra, ma, d = x.shape
+    rb, mb, _ = y.shape
+    xf, yf = x.reshape(ra * ma, d), y.reshape(rb * mb, d)
+    d2 = jnp.sum(xf * xf, 1)[:, None] + jnp.sum(yf * yf, 1)[None, :] - 2.0 * xf @ yf.T
+    k = jnp.exp(-jnp.maximum(d2, 0.0) / (2 * h * h)).reshape(ra, ma, rb, mb)
+    return jnp.einsum("im,imjn,jn->ij", wa, k, wb)
+
+
+def _blocks(batch: CloudBatch, rows: int):
+    n = batch.points.shape[0]
+    extra = (-n) % rows
+    pts = jnp.concatenate([batch.points, jnp.repeat(batch.points[:1], extra, 0)])
+    wts = jnp.concatenate(
+        [batch.weights, jnp.zeros((extra, *batch.weights.shape[1:]), batch.weights.dtype)]
+    )
+    nb = pts.shape[0] // rows
+    return pts.reshape(nb, rows, *pts.shape[1:]), wts.reshape(nb, rows, -1)
 
 
 @eqx.filter_jit
 def _mmd_matrix(a: CloudBatch, b: CloudBatch, bandwidth: float, rows: int) -> jax.Array:
+    """``[n_a, n_b]`` MMD² in blocks of ``rows`` clouds (about ``rows · m`` points per side)."""
     h = jnp.asarray(bandwidth, a.points.dtype)
-    saa = jax.vmap(_self_term, (0, 0, None))(a.points, a.weights, h)
-    sbb = jax.vmap(_self_term, (0, 0, None))(b.points, b.weights, h)
-
-    def cross_row(xa):
-        x, wa = xa
-
-        # [n_b] cross terms of one cloud of `a` against every cloud of `b`.
-        def one(y, wb):
-            d2 = jnp.sum((x[:, None, :] - y[None, :, :]) ** 2, axis=-1)
-            return wa @ jnp.exp(-d2 / (2 * h * h)) @ wb
-
-        return jax.vmap(one)(b.points, b.weights)
-
-    # lax.map with batch_size keeps the live [rows, m, m] blocks bounded.
-    cross = jax.lax.map(cross_row, (a.points, a.weights), batch_size=rows)
+    pa, wa = _blocks(a, rows)
+    pb, wb = _blocks(b, rows)
+    # Self terms: the diagonal of each block against itself.
+    saa = jax.lax.map(lambda t: jnp.diagonal(_block_cross(t[0], t[1], t[0], t[1], h)), (pa, wa))
+    sbb = jax.lax.map(lambda t: jnp.diagonal(_block_cross(t[0], t[1], t[0], t[1], h)), (pb, wb))
+    # Sequential maps keep a single [rows·m, rows·m] block alive at a time.
+    cross = jax.lax.map(
+        lambda ta: jax.lax.map(lambda tb: _block_cross(ta[0], ta[1], tb[0], tb[1], h), (pb, wb)),
+        (pa, wa),
+    )  # [nba, nbb, rows, rows]
+    nba, nbb = cross.shape[:2]
+    cross = cross.transpose(0, 2, 1, 3).reshape(nba * rows, nbb * rows)
+    cross = cross[: a.points.shape[0], : b.points.shape[0]]
+    saa = saa.reshape(-1)[: a.points.shape[0]]
+    sbb = sbb.reshape(-1)[: b.points.shape[0]]
     return jnp.maximum(saa[:, None] + sbb[None, :] - 2 * cross, 0.0)
