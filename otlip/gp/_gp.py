@@ -285,7 +285,6 @@ class _Config:
         )
 
     def _optimise(self, joint, batch, y, conjugate, verbose, desc):
-        f = None
         out = _embed_solve(joint.embedding, batch, None)
         f_state = out.f if self.warm_start else None
         losses = [float(_loss_at(joint, batch, y, f_state, conjugate))]
@@ -297,9 +296,8 @@ class _Config:
         opt_state = _lbfgs_init(joint, spec)
         bar = progress_bar(self.max_iter, desc, verbose=verbose)
         for _ in range(self.max_iter):
-            f = f_state
             joint, opt_state, f_new, mean_it, value = _lbfgs_step(
-                joint, spec, opt_state, batch, y, f, conjugate
+                joint, spec, opt_state, batch, y, f_state, conjugate
             )
             if self.warm_start:
                 f_state = f_new
