@@ -72,7 +72,12 @@ def test_against_pot_exact(name):
     assert res.converged
 
 
-@pytest.mark.parametrize("d", [2, 16, 64])
+@pytest.mark.parametrize(
+    "d",
+    # every new dimension compiles new programs (~10 s of CPU on the 2-core machine):
+    # d = 2 shares the shapes of the POT tests, d = 16 and 64 run with `-m slow`
+    [2, pytest.param(16, marks=pytest.mark.slow), pytest.param(64, marks=pytest.mark.slow)],
+)
 def test_translation_pairs(d):
     """Q = P + v: W1 = ‖v‖ exactly, for the samples as well as for the distributions."""
     rng = np.random.default_rng(d)
@@ -111,10 +116,11 @@ def test_result_fields_and_potential():
 def test_scale_equivariance():
     """W1(c x, c y) = c W1(x, y): the internal standardization is undone exactly."""
     x, y = _moons()
-    res, _ = _fit("moons")
-    scaled = w1_distance(1000.0 * x, 1000.0 * y, verbose=False)
-    # same standardized problem, same seed: only float32 rounding differs
-    assert scaled.distance == pytest.approx(1000.0 * res.distance, rel=1e-3)
+    # same standardized problem, same seed: only float32 rounding differs (short fits)
+    base = w1_distance(x, y, max_steps=50, verbose=False)
+    scaled = w1_distance(1000.0 * x - 7.0, 1000.0 * y - 7.0, max_steps=50, verbose=False)
+    assert scaled.distance == pytest.approx(1000.0 * base.distance, rel=1e-3)
+    assert scaled.heldout_stderr == pytest.approx(1000.0 * base.heldout_stderr, rel=1e-2)
 
 
 def test_sharded_training_matches_single_device():
