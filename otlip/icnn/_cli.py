@@ -17,11 +17,17 @@ def _run(args: argparse.Namespace) -> int:
     check_same_dim(x, y, "A", "B")
     if args.map_out is not None and not str(args.map_out).lower().endswith((".npy", ".csv")):
         raise ValueError(f"--map-out must end with .npy or .csv, got {args.map_out}")
+    try:
+        hidden = tuple(int(h) for h in args.hidden.split(",")) if args.hidden else None
+    except ValueError as exc:
+        raise ValueError(f"--hidden must be comma-separated widths, e.g. 64,64: {exc}") from exc
     est = w2_distance(
         x,
         y,
         method=args.method,
         steps=args.steps,
+        lr=args.lr,
+        hidden=hidden,
         batch_size=min(args.batch_size, max(x.shape[0], y.shape[0])),
         seed=args.seed,
         verbose=not args.quiet,
@@ -53,6 +59,10 @@ def register(subparsers) -> None:
     p.add_argument("--method", default="amortized", choices=("amortized", "minimax", "gan"))
     p.add_argument("--steps", type=int, default=3000, help="training steps (default 3000)")
     p.add_argument("--batch-size", type=int, default=1024, help="minibatch size (default 1024)")
+    p.add_argument("--lr", type=float, default=3e-3, help="learning rate (default 3e-3)")
+    p.add_argument(
+        "--hidden", default=None, help="ICNN widths, e.g. 64,64 (default 64,64,64; 128s if d > 32)"
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=_run)

@@ -24,13 +24,17 @@ def test_cli_w2_translation(tmp_path, capsys):
             "300",
             "--batch-size",
             "256",
+            "--lr",
+            "1e-2",
+            "--hidden",
+            "16,16",
             "--quiet",
         ]
     )
     assert rc == 0
     text = capsys.readouterr().out
     w2 = float(text.split("W2 = ")[1].split()[0])
-    # a translation is the easiest map; 300 steps reach it to ~1 % (measured 0.3 %)
+    # a translation is the easiest map (the linear term w of f): a small, short fit
     assert w2 == pytest.approx(2.0, rel=0.03)
     t = np.load(out)
     assert t.shape == (400, 2)
