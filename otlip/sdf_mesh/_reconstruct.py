@@ -145,12 +145,15 @@ def reconstruct_with_details(
     grid = _fill_cavities(grid, level)
     mesh = mesh_from_grid(grid, inside="above")
     bar.update(1)
-    if project:
-        mesh.vertices = _project(model, np.asarray(mesh.vertices), data_level)
+    # Clean the marching-cubes output first (zero-area faces), then move vertices:
+    # watertightness is a property of the connectivity, which the projection keeps
+    # (merging after it could fuse vertices that meet at sharp creases).
     mesh.merge_vertices()
     mesh.update_faces(mesh.nondegenerate_faces())
     mesh.remove_unreferenced_vertices()
     mesh = _keep_supported(mesh, pts, min_component)
+    if project:
+        mesh.vertices = _project(model, np.asarray(mesh.vertices), data_level)
     bar.update(1)
     bar.close()
     return Reconstruction(mesh, model, level, data_level, grid.n_evaluations)

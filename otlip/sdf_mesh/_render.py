@@ -27,7 +27,7 @@ def render_preview(
     points=None,
     *,
     title: str = "",
-    max_faces: int = 40000,
+    max_faces: int = 150000,
 ) -> Path:
     """Write a PNG with the point cloud (left) and the shaded mesh (right), atomically.
 
