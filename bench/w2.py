@@ -184,11 +184,11 @@ def main():
     print("| method | d | seed | W2 estimate | W2 closed form | error | L2-UVP | seconds | notes |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for d in args.dims:
-        if not args.no_otlip:
+        if not args.no_otlip:  # the defaults; --other-methods run either way
             for seed in args.seeds:
                 bench_otlip(d, seed, args)
-            for method in args.other_methods:
-                bench_otlip(d, args.seeds[0], args, method)
+        for method in args.other_methods:
+            bench_otlip(d, args.seeds[0], args, method)
         for n in args.pot_n:
             bench_pot(d, args.seeds[0], n, args)
         if not args.no_ott:
