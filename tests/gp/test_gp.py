@@ -73,7 +73,9 @@ def toy_fit():
     data = toy_gaussians(100, 30, seed=0)
     # Module-scoped, so outside conftest's function-scoped promotion fixture: same setting.
     with jax.numpy_rank_promotion("allow"), jax.numpy_dtype_promotion("standard"):
-        fitted = DistributionGP(n_reference=6, epsilon=0.1).fit(
+        # threshold 1e-5 (default 1e-3): predictions are then exact to float32 round-off,
+        # which the permutation test needs; the 5-seed slow test uses the default.
+        fitted = DistributionGP(n_reference=6, epsilon=0.1, threshold=1e-5).fit(
             data.clouds[:50], data.y[:50], seed=0, verbose=False
         )
     return data, fitted
@@ -101,9 +103,14 @@ def test_predictions_invariant_to_point_permutation(toy_fit, rng):
     test = data.clouds[50:]  # same shapes as the EVS test: the jitted predict is reused
     shuffled = [c[rng.permutation(len(c))] for c in test]
     a, b = fitted.predict(test), fitted.predict(shuffled)
-    # Same OT problems; only float32 summation order differs.
-    np.testing.assert_allclose(a.mean, b.mean, atol=1e-4)
-    np.testing.assert_allclose(a.variance, b.variance, atol=1e-4)
+    # Embeddings: same OT problems solved to marginal error 1e-5; only float32 summation
+    # order and the Sinkhorn stopping point differ.
+    np.testing.assert_allclose(fitted.embed(test), fitted.embed(shuffled), atol=1e-5)
+    # The nearly noise-free GP solve amplifies those ~1e-6 differences: measured shifts of
+    # the mean reach 2.5e-4, i.e. 0.1 % of the target's spread (std ≈ 0.2) but up to ~20 %
+    # of the (tiny, ≈ 1.5e-3) predictive std. Assert 0.5 % of the target spread.
+    np.testing.assert_array_less(np.abs(a.mean - b.mean), 5e-3 * np.std(data.y))
+    np.testing.assert_allclose(a.variance, b.variance, rtol=0.05)
 
 
 def test_posterior_variance_shrinks_at_training_clouds(toy_fit):
