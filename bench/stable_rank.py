@@ -61,13 +61,13 @@ def thesis_schemes(key, n):
 
 def temperature_schemes(key, n):
     # The literal softmax rows give ~1: the entries of a Glorot or orthogonal matrix are
-    # O(1/√n), so the softmax is almost uniform (rank one). The stable rank of a
-    # row-softmax of entries of variance v is about e^v, so the thesis's 87.3 and 36.8
-    # correspond to a softmax temperature, not stated there; this sweep shows it.
+    # O(1/√n), so the softmax is almost uniform (rank one). The stable rank grows with
+    # the inverse temperature τ, so the thesis's 87.3 and 36.8 must come from a scaling
+    # that the text does not state; this sweep shows the dependence.
     q = _orthogonal(jax.random.fold_in(key, 1), n)
     return {
         f"Softmax(τ·√n·Orthogonal), τ = {t}": jax.nn.softmax(t * math.sqrt(n) * q, axis=-1)
-        for t in (1.0, 1.5, 2.0, 2.1)
+        for t in (1.0, 2.0, 3.0, 4.0)
     }
 
 
