@@ -10,8 +10,9 @@ and inside a closed shape. The pipeline:
    outliers (which the thesis's 1st-percentile rule is not: outliers sit lowest);
 3. evaluate ``f`` coarse to fine on the grid (Lipschitz certificate, same values
    as the dense grid wherever a cell may meet the level);
-4. fill the cavities: cells below ``L`` not connected to the border of the box are
-   inside the solid, so only the outer sheet of the shell is meshed (watertight);
+4. close the border (border nodes set below ``L``) and fill the cavities: cells below
+   ``L`` not connected to the border are inside the solid, so only the outer sheet of
+   the shell is meshed (watertight);
 5. marching cubes (Lewiner), then one Newton step per vertex from ``f = L`` to the
    data level ``median f(x_i)``, which removes the shell's offset;
 6. drop connected components that hold under 1 % of the points (outlier bubbles).
@@ -53,6 +54,26 @@ class Reconstruction:
     level: float
     data_level: float
     n_evaluations: int
+
+
+def _close_border(grid: LevelSetGrid, level: float) -> LevelSetGrid:
+    """Put the border nodes below the level so the surface closes inside the box.
+
+    A shell that reaches the border (a network whose gradient norm is well under 1
+    decays slowly) would otherwise leave marching cubes an open surface; this caps it
+    on the box faces instead.
+    """
+    v = grid.values
+    faces = [(0, slice(None), slice(None)), (-1, slice(None), slice(None))]
+    faces += [(slice(None), 0, slice(None)), (slice(None), -1, slice(None))]
+    faces += [(slice(None), slice(None), 0), (slice(None), slice(None), -1)]
+    below = np.float32(level - float(np.min(grid.spacing)))
+    if all(np.all(v[f] < level) for f in faces):
+        return grid
+    values = v.copy()
+    for f in faces:
+        values[f] = np.minimum(values[f], below)
+    return LevelSetGrid(values, grid.exact, grid.lo, grid.hi, grid.level, grid.n_evaluations)
 
 
 def _fill_cavities(grid: LevelSetGrid, level: float) -> LevelSetGrid:
@@ -142,6 +163,7 @@ def reconstruct_with_details(
     res = np.maximum(2, np.round(resolution * (box[1] - box[0]) / side).astype(int))
     grid = evaluate_grid(model.score_samples, box, tuple(res), level, lipschitz=1.0)
     bar.update(1)
+    grid = _close_border(grid, level)
     grid = _fill_cavities(grid, level)
     mesh = mesh_from_grid(grid, inside="above")
     bar.update(1)
