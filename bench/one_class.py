@@ -87,8 +87,10 @@ def main() -> None:
         f"load average at start {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
     )
     radii = " | ".join(f"cert eps={e}" for e in RADII[1:])
-    print(f"| data set | normal class | OCSDF | {radii} | IsolationForest | OneClassSVM "
-          "| OCSDF fit (s) |")
+    print(
+        f"| data set | normal class | OCSDF | {radii} | IsolationForest | OneClassSVM "
+        "| OCSDF fit (s) |"
+    )
     print("|---|---|---|" + "---|" * (len(RADII) - 1) + "---|---|---|")
     per_ds: dict[str, list] = {}
     for ds, cls, X, normal in tasks(args.datasets.split(","), args.max_classes):

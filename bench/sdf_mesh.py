@@ -103,8 +103,10 @@ def evaluate(mesh: trimesh.Trimesh, ref: trimesh.Trimesh) -> tuple[float, float,
 def run_reconstruction(shapes, inputs, ablation: bool) -> list[tuple]:
     have_pml = importlib.util.find_spec("pymeshlab") is not None
     rows = []
-    print("| shape | input | method | time (s) | p2p Chamfer % | p2s mean % | p2s p99 % "
-          "| watertight |")
+    print(
+        "| shape | input | method | time (s) | p2p Chamfer % | p2s mean % | p2s p99 % "
+        "| watertight |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for shape in shapes:
         ref = reference(shape)
