@@ -68,6 +68,8 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "SlicedWassersteinEmbedding",
         "MeanEmbeddingRFF",
         "KernelRidge",
+        "fit_kernel_ridge",
+        "embed_sharded",
     ),
 }
 

@@ -22,7 +22,9 @@ __all__ = ["atomic_path", "load_points", "save_array"]
 POINT_FORMATS = (".npy", ".npz", ".csv", ".txt", ".xyz")
 
 
-def load_points(path: str | os.PathLike, name: str = "input", *, dim: int | None = None) -> np.ndarray:
+def load_points(
+    path: str | os.PathLike, name: str = "input", *, dim: int | None = None
+) -> np.ndarray:
     """Load a point cloud ``[n, d]`` from ``.npy``, ``.npz`` (single array), ``.csv`` or ``.xyz``.
 
     CSV files may have one header line of column names; ``.xyz`` / ``.txt`` are

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["check_points", "check_same_dim", "check_weights", "check_probability"]
+__all__ = ["check_points", "check_probability", "check_same_dim", "check_weights"]
 
 
 def check_points(
