@@ -1,31 +1,15 @@
 """Slow: execute notebooks/gp_distributions.ipynb and check the numbers it prints."""
 
 import re
-from pathlib import Path
 
 import pytest
 
-NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "gp_distributions.ipynb"
+from tests._notebooks import execute_notebook
 
 
 @pytest.mark.slow
 def test_notebook_runs_and_reproduces_table_c1(tmp_path):
-    import nbclient
-    import nbformat
-
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    nbclient.NotebookClient(
-        nb,
-        timeout=1800,
-        kernel_name="python3",
-        resources={"metadata": {"path": str(NOTEBOOK.parent)}},
-    ).execute()
-    text = "\n".join(
-        out.get("text", "")
-        for cell in nb.cells
-        if cell.cell_type == "code"
-        for out in cell.get("outputs", [])
-    )
+    text = execute_notebook("gp_distributions.ipynb", timeout=1800).text
     evs = float(re.search(r"learned u \(ours\)\s*:\s*([0-9.]+)", text).group(1))
     acc = float(re.search(r"test accuracy on \d+ images: ([0-9.]+)", text).group(1))
     # Thesis Table C.1: 0.997; issue bar 0.99. Digits 4 vs 6: thesis MNIST 95 %.

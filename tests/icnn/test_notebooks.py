@@ -1,29 +1,12 @@
 """Execute the icnn notebooks end to end (slow) and check what they print."""
 
-from pathlib import Path
-
-import nbformat
 import pytest
-from nbclient import NotebookClient
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests._notebooks import execute_notebook
 
 
 def _run(name: str) -> str:
-    nb = nbformat.read(ROOT / "notebooks" / name, as_version=4)
-    NotebookClient(
-        nb,
-        timeout=1800,
-        kernel_name="python3",
-        resources={"metadata": {"path": str(ROOT / "notebooks")}},
-    ).execute()
-    return "\n".join(
-        out.get("text", "")
-        for cell in nb.cells
-        if cell.cell_type == "code"
-        for out in cell.get("outputs", [])
-        if out.get("output_type") == "stream"
-    )
+    return execute_notebook(name, timeout=1800).text
 
 
 @pytest.mark.slow
