@@ -228,13 +228,17 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="n = 1k, 4k only; no 10^6 run")
     parser.add_argument("--big", type=int, default=1_000_000, help="points per side, d = 16")
+    parser.add_argument(
+        "--sizes", type=int, nargs="+", default=None, help="two-moons sizes (default 1k 4k 8k)"
+    )
     args = parser.parse_args()
     print(
         f"# otlip.w1 bench: jax {jax.__version__}, devices {jax.devices()}, "
         f"{os.cpu_count()} CPU(s), {load()}"
     )
     section_steps()
-    section_moons([1000, 4000] if args.quick else [1000, 4000, 8000])
+    sizes = args.sizes or ([1000, 4000] if args.quick else [1000, 4000, 8000])
+    section_moons(sizes)
     section_large(0 if args.quick else args.big)
 
 
