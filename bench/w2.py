@@ -28,33 +28,14 @@ import jax.numpy as jnp
 import numpy as np
 import ot
 
-from otlip.icnn import gaussian_monge_map, gaussian_w2, l2_uvp, w2_distance
-
-
-def gaussian_pair(d: int, seed: int):
-    """Means N(0, I); covariances A Aᵀ/d + 0.1 I with A standard normal [d, d]."""
-    rng = np.random.default_rng(seed)
-
-    def cov():
-        a = rng.normal(size=(d, d))
-        return a @ a.T / d + 0.1 * np.eye(d)
-
-    return rng.normal(size=d), cov(), rng.normal(size=d), cov()
-
-
-def samplers(m1, c1, m2, c2):
-    d = len(m1)
-    l1 = jnp.asarray(np.linalg.cholesky(c1).T, jnp.float32)
-    l2 = jnp.asarray(np.linalg.cholesky(c2).T, jnp.float32)
-    mu1, mu2 = jnp.asarray(m1, jnp.float32)[None, :], jnp.asarray(m2, jnp.float32)[None, :]
-
-    def sx(key, n):
-        return mu1 + jax.random.normal(key, (n, d)) @ l1
-
-    def sy(key, n):
-        return mu2 + jax.random.normal(key, (n, d)) @ l2
-
-    return sx, sy
+from otlip.icnn import (
+    gaussian_monge_map,
+    gaussian_sampler,
+    gaussian_w2,
+    l2_uvp,
+    random_gaussian_pair,
+    w2_distance,
+)
 
 
 def row(name, d, seed, est, true, uvp, seconds, note=""):
@@ -67,10 +48,10 @@ def row(name, d, seed, est, true, uvp, seconds, note=""):
 
 
 def bench_otlip(d, seed, args, method="amortized"):
-    m1, c1, m2, c2 = gaussian_pair(d, seed)
+    m1, c1, m2, c2 = random_gaussian_pair(d, seed=seed)
     true = gaussian_w2(m1, c1, m2, c2)
     a, b = gaussian_monge_map(m1, c1, m2, c2)
-    sx, sy = samplers(m1, c1, m2, c2)
+    sx, sy = gaussian_sampler(m1, c1), gaussian_sampler(m2, c2)
     t0, c0 = time.perf_counter(), time.process_time()
     kwargs = {} if method == "amortized" else {"method": method, "steps": args.other_steps}
     est = w2_distance(sx, sy, seed=seed, n_eval=args.n_eval, verbose=False, **kwargs)
@@ -91,7 +72,7 @@ def bench_otlip(d, seed, args, method="amortized"):
 
 
 def bench_pot(d, seed, n, args):
-    m1, c1, m2, c2 = gaussian_pair(d, seed)
+    m1, c1, m2, c2 = random_gaussian_pair(d, seed=seed)
     true = gaussian_w2(m1, c1, m2, c2)
     a, b = gaussian_monge_map(m1, c1, m2, c2)
     rng = np.random.default_rng(100 + seed)
@@ -115,10 +96,10 @@ def bench_ott(d, seed, args):
             f"| ott-jax W2NeuralDual | {d} | {seed} | - | - | - | - | - | not importable: {exc} |"
         )
         return
-    m1, c1, m2, c2 = gaussian_pair(d, seed)
+    m1, c1, m2, c2 = random_gaussian_pair(d, seed=seed)
     true = gaussian_w2(m1, c1, m2, c2)
     a, b = gaussian_monge_map(m1, c1, m2, c2)
-    sx, sy = samplers(m1, c1, m2, c2)
+    sx, sy = gaussian_sampler(m1, c1), gaussian_sampler(m2, c2)
 
     def loader(sampler, key):
         i = 0

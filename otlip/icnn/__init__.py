@@ -5,7 +5,13 @@ squared Euclidean cost is ``T = ∇f`` (Brenier). ``monge_map`` learns it from
 point clouds or samplers, ``w2_distance`` estimates ``W2`` with it.
 """
 
-from otlip.icnn._gaussian import gaussian_monge_map, gaussian_w2, l2_uvp
+from otlip.icnn._gaussian import (
+    gaussian_monge_map,
+    gaussian_sampler,
+    gaussian_w2,
+    l2_uvp,
+    random_gaussian_pair,
+)
 from otlip.icnn._icnn import (
     ACTIVATIONS,
     ICNN,
@@ -31,10 +37,12 @@ __all__ = [
     "TrainingHistory",
     "W2Estimate",
     "gaussian_monge_map",
+    "gaussian_sampler",
     "gaussian_w2",
     "l2_uvp",
     "monge_map",
     "positive_weights",
+    "random_gaussian_pair",
     "stable_rank",
     "w2_distance",
 ]

@@ -1,7 +1,6 @@
 """Monge maps and W2: closed-form Gaussians, POT's exact W2, map API, bad input."""
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import ot
 import pytest
@@ -10,44 +9,19 @@ from otlip.icnn import (
     MongeMap,
     W2Estimate,
     gaussian_monge_map,
+    gaussian_sampler,
     gaussian_w2,
     l2_uvp,
     monge_map,
+    random_gaussian_pair,
     w2_distance,
 )
-
-
-def gaussian_pair(d: int, seed: int):
-    """Random Gaussian pair with well-spread covariances (eigenvalues in about [0.1, 3])."""
-    rng = np.random.default_rng(seed)
-
-    def cov():
-        a = rng.normal(size=(d, d))
-        return a @ a.T / d + 0.1 * np.eye(d)
-
-    return rng.normal(size=d), cov(), rng.normal(size=d), cov()
-
-
-def samplers(m1, c1, m2, c2):
-    l1 = jnp.asarray(np.linalg.cholesky(c1).T, jnp.float32)
-    l2 = jnp.asarray(np.linalg.cholesky(c2).T, jnp.float32)
-    mu1, mu2 = jnp.asarray(m1, jnp.float32), jnp.asarray(m2, jnp.float32)
-    d = len(m1)
-
-    def sx(key, n):
-        return mu1[None, :] + jax.random.normal(key, (n, d)) @ l1
-
-    def sy(key, n):
-        return mu2[None, :] + jax.random.normal(key, (n, d)) @ l2
-
-    return sx, sy
-
 
 # ---------------------------------------------------------------- closed forms
 
 
 def test_gaussian_closed_forms_against_pot_and_pushforward():
-    m1, c1, m2, c2 = gaussian_pair(3, 1)
+    m1, c1, m2, c2 = random_gaussian_pair(3, seed=1)
     a, b = gaussian_monge_map(m1, c1, m2, c2)
     # the affine map is symmetric PSD and pushes N(m1, c1) exactly onto N(m2, c2)
     np.testing.assert_allclose(a, a.T, atol=1e-12)
@@ -73,7 +47,7 @@ M2, C2 = np.array([1.0, -0.5]), np.array([[0.6, -0.2], [-0.2, 1.5]])
 
 @pytest.fixture(scope="module")
 def fitted_d2():
-    sx, sy = samplers(M1, C1, M2, C2)
+    sx, sy = gaussian_sampler(M1, C1), gaussian_sampler(M2, C2)
     est = w2_distance(
         sx,
         sy,
@@ -194,7 +168,10 @@ def test_bad_points_for_a_fitted_map(fitted_d2):
 
 def _translation_case():
     # P = N(0, I), Q = N((3, 0), I): the map is the translation, W2 = 3
-    sx, sy = samplers(np.zeros(2), np.eye(2), np.array([3.0, 0.0]), np.eye(2))
+    sx, sy = (
+        gaussian_sampler(np.zeros(2), np.eye(2)),
+        gaussian_sampler(np.array([3.0, 0.0]), np.eye(2)),
+    )
     return sx, sy
 
 
@@ -222,7 +199,7 @@ def test_gan_alg10_learns_a_translation():
 
 @pytest.mark.slow
 def test_minimax_gaussian_d2():
-    sx, sy = samplers(M1, C1, M2, C2)
+    sx, sy = gaussian_sampler(M1, C1), gaussian_sampler(M2, C2)
     est = w2_distance(
         sx,
         sy,
@@ -245,8 +222,8 @@ def test_minimax_gaussian_d2():
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_gaussian_d16_closed_form(seed):
     # issue goals in d = 16 with default settings: W2 within 2 %, L2-UVP <= 3 %
-    m1, c1, m2, c2 = gaussian_pair(16, seed)
-    sx, sy = samplers(m1, c1, m2, c2)
+    m1, c1, m2, c2 = random_gaussian_pair(16, seed=seed)
+    sx, sy = gaussian_sampler(m1, c1), gaussian_sampler(m2, c2)
     est = w2_distance(sx, sy, seed=seed, n_eval=50_000, verbose=False)
     a, b = gaussian_monge_map(m1, c1, m2, c2)
     xe = np.asarray(sx(jax.random.key(1000 + seed), 50_000))
@@ -258,8 +235,8 @@ def test_gaussian_d16_closed_form(seed):
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_gaussian_d2_closed_form_defaults(seed):
     # issue goals in d = 2 with default settings, random pairs: W2 within 2 %, UVP <= 1 %
-    m1, c1, m2, c2 = gaussian_pair(2, seed)
-    sx, sy = samplers(m1, c1, m2, c2)
+    m1, c1, m2, c2 = random_gaussian_pair(2, seed=seed)
+    sx, sy = gaussian_sampler(m1, c1), gaussian_sampler(m2, c2)
     est = w2_distance(sx, sy, seed=seed, n_eval=50_000, verbose=False)
     a, b = gaussian_monge_map(m1, c1, m2, c2)
     xe = np.asarray(sx(jax.random.key(1000 + seed), 50_000))
