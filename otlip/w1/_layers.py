@@ -354,6 +354,39 @@ class LipschitzMLP(eqx.Module):
             x = self.activation(layer(x))
         return self.layers[-1](x)
 
+    def batched(self, x: jax.Array) -> jax.Array:
+        """``x`` ``[n, in_dim]`` → ``[n, out_dim]``; same values as ``jax.vmap(net)(x)``.
+
+        Computed feature-major (``W @ H`` with ``H`` ``[features, n]``): XLA:CPU's
+        backward pass then contracts over the contiguous sample axis, which makes a
+        training step about 2× faster than the vmapped per-sample call.
+        """
+        h = x.T
+        for layer in self.layers[:-1]:
+            h = _groupsort_rows(_dense_rows(layer, h), self.activation.group_size)
+        return _dense_rows(self.layers[-1], h).T
+
+
+def _dense_rows(layer, h: jax.Array) -> jax.Array:
+    """Dense layer on feature-major ``h`` ``[in, n]`` → ``[out, n]``."""
+    z = layer.effective_weight() @ h
+    return z if layer.bias is None else z + layer.bias[:, None]
+
+
+def _groupsort_rows(h: jax.Array, group_size: int) -> jax.Array:
+    """:class:`GroupSort` applied to every column of a feature-major ``h`` ``[k, n]``."""
+    k, n = h.shape
+    if k % group_size:
+        raise ValueError(f"GroupSort: width {k} is not divisible by {group_size}")
+    if group_size == 1:
+        return h
+    groups = h.reshape(k // group_size, group_size, n)
+    if group_size == 2:
+        a, b = groups[:, 0], groups[:, 1]
+        first = a <= b
+        return jnp.stack([jnp.where(first, a, b), jnp.where(first, b, a)], axis=1).reshape(k, n)
+    return jnp.sort(groups, axis=1).reshape(k, n)
+
 
 def _is_normalized_dense(node) -> bool:
     return isinstance(node, BjorckDense | SpectralDense)
