@@ -404,10 +404,37 @@ class DistributionGP(_Config):
         joint, history = self._optimise(joint, batch, ys, True, verbose, "DistributionGP.fit")
         emb = _embed_solve(joint.embedding, batch, None).potentials
         posterior = joint.model.condition(_dataset(emb, ys))
-        return FittedDistributionGP(joint.embedding, posterior, batch.dim, y_mean, y_std, history)
+        return FittedDistributionGP(
+            embedding=joint.embedding,
+            posterior=posterior,
+            dim=batch.dim,
+            y_mean=y_mean,
+            y_std=y_std,
+            history=history,
+        )
 
 
-class FittedDistributionGP(eqx.Module):
+class _AbstractFitted(eqx.Module):
+    """What every fitted model on Sinkhorn embeddings shares: the learned reference
+    measure ``u`` and the embedding of new clouds against it."""
+
+    embedding: eqx.AbstractVar[SinkhornEmbedding]
+    dim: eqx.AbstractVar[int]
+
+    @property
+    def reference_points(self) -> np.ndarray:
+        return np.asarray(self.embedding.points)
+
+    @property
+    def reference_weights(self) -> np.ndarray:
+        return np.asarray(self.embedding.weights)
+
+    def embed(self, clouds, weights=None) -> np.ndarray:
+        """``[n, |u|]`` embeddings of new clouds against the learned ``u``."""
+        return np.asarray(self.embedding(pad_clouds(clouds, weights, dim=self.dim)))
+
+
+class FittedDistributionGP(_AbstractFitted):
     """A fitted :class:`DistributionGP` (immutable).
 
     Attributes:
@@ -424,14 +451,6 @@ class FittedDistributionGP(eqx.Module):
     history: FitHistory  # host-side record; never passed through jit
 
     @property
-    def reference_points(self) -> np.ndarray:
-        return np.asarray(self.embedding.points)
-
-    @property
-    def reference_weights(self) -> np.ndarray:
-        return np.asarray(self.embedding.weights)
-
-    @property
     def noise_variance(self) -> float:
         """Observation noise variance, in the units of ``y``."""
         sd = gpx.parameters.val(self.posterior.likelihood.obs_stddev)
@@ -441,10 +460,6 @@ class FittedDistributionGP(eqx.Module):
     def kernel(self):
         """The fitted gpjax kernel (on the embeddings of standardised targets)."""
         return self.posterior.prior.kernel
-
-    def embed(self, clouds, weights=None) -> np.ndarray:
-        """``[n, |u|]`` embeddings of new clouds against the learned ``u``."""
-        return np.asarray(self.embedding(pad_clouds(clouds, weights, dim=self.dim)))
 
     def predict(self, clouds, weights=None) -> GPPrediction:
         """Predictive mean and latent variance at new clouds ``[m_i, d]``."""
@@ -515,28 +530,18 @@ class DistributionGPClassifier(_Config):
         )
         emb = _embed_solve(joint.embedding, batch, None).potentials
         posterior = joint.model.condition(_dataset(emb, ys))
-        return FittedDistributionGPClassifier(joint.embedding, posterior, batch.dim, history)
+        return FittedDistributionGPClassifier(
+            embedding=joint.embedding, posterior=posterior, dim=batch.dim, history=history
+        )
 
 
-class FittedDistributionGPClassifier(eqx.Module):
+class FittedDistributionGPClassifier(_AbstractFitted):
     """A fitted :class:`DistributionGPClassifier` (immutable)."""
 
     embedding: SinkhornEmbedding
     posterior: eqx.Module
     dim: int = eqx.field(static=True)
     history: FitHistory  # host-side record; never passed through jit
-
-    @property
-    def reference_points(self) -> np.ndarray:
-        return np.asarray(self.embedding.points)
-
-    @property
-    def reference_weights(self) -> np.ndarray:
-        return np.asarray(self.embedding.weights)
-
-    def embed(self, clouds, weights=None) -> np.ndarray:
-        """``[n, |u|]`` embeddings of new clouds against the learned ``u``."""
-        return np.asarray(self.embedding(pad_clouds(clouds, weights, dim=self.dim)))
 
     def predict_latent(self, clouds, weights=None) -> GPPrediction:
         """Mean and variance of the latent function at new clouds."""

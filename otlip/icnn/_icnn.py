@@ -254,6 +254,47 @@ class ICNN(eqx.Module):
         """The map ``T(x) = ∇f(x)`` for one point ``x: [dim]``."""
         return jax.grad(self)(x)
 
+    def batched(self, x: Array) -> Array:
+        """``f`` on a batch ``x: [n, dim]`` → ``[n]``; same values as ``jax.vmap(f)(x)``.
+
+        Computed feature-major (``W @ Z`` with ``Z`` of shape ``[width, n]``): XLA:CPU's
+        backward passes then contract over the contiguous sample axis, which makes
+        training steps (gradients of ``∇f``, i.e. second order) about 2× faster on CPU
+        than the vmapped per-point call.
+        """
+        if x.ndim != 2 or x.shape[1] != self.dim:
+            raise ValueError(f"ICNN.batched expects points of shape [n, {self.dim}], got {x.shape}")
+        act = ACTIVATIONS[self.activation]
+        xt = x.T
+        z = act(self.input_weights[0] @ xt + self.biases[0][:, None])
+        for raw, w, b in zip(self.hidden_raw, self.input_weights[1:], self.biases[1:]):
+            z = act(positive_weights(raw, self.positive) @ z + w @ xt + b[:, None])
+        out = (positive_weights(self.out_raw, self.positive) @ z)[0]
+        out = out + self.out_linear @ xt + self.out_bias
+        if self.quad_raw is not None:
+            out = out + 0.5 * jax.nn.softplus(self.quad_raw) * jnp.sum(x * x, axis=1)
+        return out
+
+    def batched_gradient(self, x: Array) -> Array:
+        """``T = ∇f`` on a batch ``x: [n, dim]`` → ``[n, dim]`` (gradient of the sum of
+        the independent per-point values, feature-major; see :meth:`batched`)."""
+        return jax.grad(lambda pts: jnp.sum(self.batched(pts)))(x)
+
+
+def batch_values(f: Callable[[Array], Array], x: Array) -> Array:
+    """``[n]`` values of a potential on ``x: [n, d]``: the fast :meth:`ICNN.batched`
+    path when ``f`` has one, ``jax.vmap(f)`` otherwise (any per-point callable)."""
+    if hasattr(f, "batched"):
+        return f.batched(x)
+    return jax.vmap(f)(x)
+
+
+def batch_gradients(f: Callable[[Array], Array], x: Array) -> Array:
+    """``[n, d]`` gradients ``∇f`` on ``x: [n, d]`` (see :func:`batch_values`)."""
+    if hasattr(f, "batched"):
+        return jax.grad(lambda pts: jnp.sum(f.batched(pts)))(x)
+    return jax.vmap(jax.grad(f))(x)
+
     def weight_matrices(self) -> tuple[Array, ...]:
         """The non-negative hidden-to-hidden matrices ``Π(U_k)`` (diagnostics)."""
         return tuple(positive_weights(raw, self.positive) for raw in self.hidden_raw)

@@ -27,7 +27,7 @@ from jax import Array
 
 from otlip._progress import progress_bar
 from otlip._validation import check_points, check_same_dim
-from otlip.icnn._icnn import ICNN, POSITIVE_PARAMETRIZATIONS
+from otlip.icnn._icnn import ICNN, POSITIVE_PARAMETRIZATIONS, batch_gradients, batch_values
 from otlip.icnn._solvers import Amortizer, Config, SolverState, conjugate_solve, optimizers
 from otlip.icnn._solvers import train_chunk as _train_chunk
 
@@ -60,18 +60,18 @@ class TrainingHistory:
 
 @eqx.filter_jit
 def _grad_batch(f, u):
-    return jax.vmap(jax.grad(f))(u)
+    return batch_gradients(f, u)
 
 
 @eqx.filter_jit
 def _value_batch(f, u):
-    return jax.vmap(f)(u)
+    return batch_values(f, u)
 
 
 @eqx.filter_jit
 def _inverse_batch(f, aux, u, n_steps: int, lr: float, method: str):
     if method == "minimax":
-        return jax.vmap(jax.grad(aux))(u)
+        return batch_gradients(aux, u)
     return conjugate_solve(f, u, jax.vmap(aux)(u), n_steps, lr)
 
 

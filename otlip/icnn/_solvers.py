@@ -18,6 +18,7 @@ how the conjugate ``f*(y) = sup_x ⟨x, y⟩ − f(x)`` of the dual
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 
 import equinox as eqx
@@ -25,6 +26,8 @@ import jax
 import jax.numpy as jnp
 import optax
 from jax import Array
+
+from otlip.icnn._icnn import batch_gradients, batch_values
 
 __all__ = ["Config", "SolverState", "conjugate_solve", "train_chunk"]
 
@@ -106,7 +109,7 @@ def conjugate_solve(f: eqx.Module, y: Array, x0: Array, n_steps: int, lr: float)
     Returns:
         ``[n, d]`` approximate maximizers (the inverse map of ``∇f``).
     """
-    grad_f = jax.vmap(jax.grad(f))
+    grad_f = functools.partial(batch_gradients, f)
     b1, b2, eps = 0.9, 0.999, 1e-8
 
     def body(i, carry):
@@ -131,6 +134,16 @@ def _sample(key, data, sampler, batch, center, scale):
     return (sampler(key, batch).astype(center.dtype) - center[None, :]) / scale
 
 
+def _dual_w2(x, y, xs, loss_f):
+    """W2² from the dual: ``E‖x‖² + E‖y‖² − 2 (E_P f + E_Q f*)`` with
+    ``E_Q f* = E⟨x*, y⟩ − E f(x*)`` and ``loss_f = E_P f − E f(x*)``."""
+    return (
+        jnp.mean(jnp.sum(x * x, 1))
+        + jnp.mean(jnp.sum(y * y, 1))
+        - 2 * (loss_f + jnp.mean(jnp.sum(xs * y, 1)))
+    )
+
+
 def _amortized_step(state: SolverState, x, y, cfg: Config):
     opt_f, opt_a = optimizers(cfg)
     x0 = jax.vmap(state.aux)(y)
@@ -139,7 +152,7 @@ def _amortized_step(state: SolverState, x, y, cfg: Config):
     )
 
     def loss_f(f):  # E_P f + E_Q f*, with f*(y) = ⟨x*, y⟩ − f(x*) and x* fixed
-        return jnp.mean(jax.vmap(f)(x)) - jnp.mean(jax.vmap(f)(xs))
+        return jnp.mean(batch_values(f, x)) - jnp.mean(batch_values(f, xs))
 
     def loss_a(a):
         return jnp.mean(jnp.sum(jnp.square(jax.vmap(a)(y) - xs), axis=1))
@@ -149,20 +162,15 @@ def _amortized_step(state: SolverState, x, y, cfg: Config):
     uf, of = opt_f.update(gf, state.opt_f, eqx.filter(state.f, eqx.is_array))
     ua, oa = opt_a.update(ga, state.opt_aux, eqx.filter(state.aux, eqx.is_array))
     new = SolverState(eqx.apply_updates(state.f, uf), eqx.apply_updates(state.aux, ua), of, oa)
-    dual = (
-        jnp.mean(jnp.sum(x * x, 1))
-        + jnp.mean(jnp.sum(y * y, 1))
-        - 2 * (lf + jnp.mean(jnp.sum(xs * y, 1)))
-    )
-    return new, {"loss": lf, "aux_loss": la, "w2_squared": dual}
+    return new, {"loss": lf, "aux_loss": la, "w2_squared": _dual_w2(x, y, xs, lf)}
 
 
 def _minimax_step(state: SolverState, x, y, ys, cfg: Config):
     opt_f, opt_g = optimizers(cfg)
 
     def loss_g(g, yb):  # maximize ⟨∇g(y), y⟩ − f(∇g(y)), i.e. fit ∇g to ∇f*
-        xg = jax.vmap(jax.grad(g))(yb)
-        return jnp.mean(jax.vmap(state.f)(xg)) - jnp.mean(jnp.sum(xg * yb, 1))
+        xg = batch_gradients(g, yb)
+        return jnp.mean(batch_values(state.f, xg)) - jnp.mean(jnp.sum(xg * yb, 1))
 
     g_arr, g_static = eqx.partition(state.aux, eqx.is_array)
 
@@ -175,25 +183,20 @@ def _minimax_step(state: SolverState, x, y, ys, cfg: Config):
 
     (g_arr, og), lgs = jax.lax.scan(inner, (g_arr, state.opt_aux), ys)
     g = eqx.combine(g_arr, g_static)
-    xs = jax.lax.stop_gradient(jax.vmap(jax.grad(g))(y))
+    xs = jax.lax.stop_gradient(batch_gradients(g, y))
 
     def loss_f(f):
-        return jnp.mean(jax.vmap(f)(x)) - jnp.mean(jax.vmap(f)(xs))
+        return jnp.mean(batch_values(f, x)) - jnp.mean(batch_values(f, xs))
 
     lf, gf = eqx.filter_value_and_grad(loss_f)(state.f)
     uf, of = opt_f.update(gf, state.opt_f, eqx.filter(state.f, eqx.is_array))
     new = SolverState(eqx.apply_updates(state.f, uf), g, of, og)
-    dual = (
-        jnp.mean(jnp.sum(x * x, 1))
-        + jnp.mean(jnp.sum(y * y, 1))
-        - 2 * (lf + jnp.mean(jnp.sum(xs * y, 1)))
-    )
-    return new, {"loss": lf, "aux_loss": lgs[-1], "w2_squared": dual}
+    return new, {"loss": lf, "aux_loss": lgs[-1], "w2_squared": _dual_w2(x, y, xs, lf)}
 
 
 def _gan_step(state: SolverState, x, y, ys, cfg: Config):
     opt_f, opt_d = optimizers(cfg)
-    tx = jax.lax.stop_gradient(jax.vmap(jax.grad(state.f))(x))
+    tx = jax.lax.stop_gradient(batch_gradients(state.f, x))
 
     def loss_d(d, yb):  # ascent on E D(T x) − E D(y): minimize the negative
         return jnp.mean(jax.vmap(d)(yb)) - jnp.mean(jax.vmap(d)(tx))
@@ -211,7 +214,7 @@ def _gan_step(state: SolverState, x, y, ys, cfg: Config):
     d = eqx.combine(d_arr, d_static)
 
     def loss_f(f):  # eq. 7.13: transport cost + λ · E D(T x)
-        t = jax.vmap(jax.grad(f))(x)
+        t = batch_gradients(f, x)
         cost = jnp.mean(jnp.sum(jnp.square(t - x), 1))
         return cost + cfg.lam * jnp.mean(jax.vmap(d)(t)), cost
 

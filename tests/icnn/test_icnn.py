@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from otlip.icnn import ACTIVATIONS, ICNN, POSITIVE_PARAMETRIZATIONS, positive_weights, stable_rank
+from otlip.icnn._icnn import batch_gradients, batch_values
 
 
 def _to64(model):
@@ -132,3 +133,17 @@ def test_bad_constructor_arguments():
     f = ICNN(2, (4,), key=k)
     with pytest.raises(ValueError, match="one point"):
         f(jnp.zeros((3, 2)))
+
+
+@pytest.mark.parametrize("positive", ["softplus", "softmax_orthogonal"])
+def test_batched_path_matches_vmapped_call(positive):
+    # the feature-major fast path used in training must be the same function and map
+    f = ICNN(3, (16, 16), positive=positive, key=jax.random.key(1))
+    x = jax.random.normal(jax.random.key(2), (40, 3))
+    np.testing.assert_allclose(f.batched(x), jax.vmap(f)(x), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        batch_gradients(f, x), jax.vmap(jax.grad(f))(x), rtol=1e-5, atol=1e-5
+    )
+    np.testing.assert_allclose(batch_values(f, x), f.batched(x))
+    with pytest.raises(ValueError, match=r"\[n, 3\]"):
+        f.batched(x[0])
