@@ -15,5 +15,11 @@ def progress_bar(total: int, desc: str, *, verbose: bool):
     Use ``bar.update(k)`` and ``bar.set_postfix(...)`` from the host side of a
     training loop, every few steps, so the bar never forces a device sync per step.
     """
-    return tqdm(total=total, desc=desc, disable=not verbose, file=sys.stderr, leave=False,
-                dynamic_ncols=True)
+    return tqdm(
+        total=total,
+        desc=desc,
+        disable=not verbose,
+        file=sys.stderr,
+        leave=False,
+        dynamic_ncols=True,
+    )

@@ -16,6 +16,8 @@ from otlip.icnn._icnn import (
     ACTIVATIONS,
     ICNN,
     POSITIVE_PARAMETRIZATIONS,
+    batch_gradients,
+    batch_values,
     positive_weights,
     stable_rank,
 )
@@ -36,6 +38,8 @@ __all__ = [
     "MongeMap",
     "TrainingHistory",
     "W2Estimate",
+    "batch_gradients",
+    "batch_values",
     "gaussian_monge_map",
     "gaussian_sampler",
     "gaussian_w2",

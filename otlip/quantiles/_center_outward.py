@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from otlip._validation import check_points, check_probability
+from otlip.icnn import batch_gradients
 from otlip.quantiles._contours import level_mesh, level_polyline, resample_closed
 from otlip.quantiles._discrete import DiscreteAssignment, assign_to_grid
 from otlip.quantiles._neural import (
@@ -298,7 +299,7 @@ class CenterOutward:
 
 @jax.jit
 def _batched_grad_impl(net, z):
-    return jax.vmap(jax.grad(net))(z)
+    return batch_gradients(net, z)
 
 
 def _batched_grad(net, z: jax.Array, chunk: int = 4096) -> jax.Array:

@@ -28,7 +28,7 @@ import optax
 from scipy.stats import special_ortho_group
 
 from otlip._progress import progress_bar
-from otlip.icnn import ICNN
+from otlip.icnn import ICNN, batch_gradients
 from otlip.quantiles._discrete import exact_assignment
 from otlip.quantiles._uniform import ball_grid
 
@@ -104,7 +104,7 @@ def assignment_targets(
 
 
 def _gradient_mse(net, zb, ub):
-    pred = jax.vmap(jax.grad(net))(zb)
+    pred = batch_gradients(net, zb)
     return jnp.mean(jnp.sum(jnp.square(pred - ub), axis=1))
 
 

@@ -5,8 +5,15 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from otlip.icnn import ACTIVATIONS, ICNN, POSITIVE_PARAMETRIZATIONS, positive_weights, stable_rank
-from otlip.icnn._icnn import batch_gradients, batch_values
+from otlip.icnn import (
+    ACTIVATIONS,
+    ICNN,
+    POSITIVE_PARAMETRIZATIONS,
+    batch_gradients,
+    batch_values,
+    positive_weights,
+    stable_rank,
+)
 
 
 def _to64(model):
