@@ -71,16 +71,19 @@ def section_moons(sizes):
     print("\n## 1. Two moons, d = 2 (W1 per side n)")
     print(
         "| n | POT emd2 | POT s | otlip | err vs POT | steps | otlip s (1st call, "
-        "with compile) | otlip s (2nd call) | POT s / otlip s (2nd) | Sinkhorn eps=1e-2 "
-        "(primal) | err | Sinkhorn s (1st / 2nd) |"
+        "with compile) | otlip s (later calls, median of 3) | POT s / otlip s (later) "
+        "| Sinkhorn eps=1e-2 (primal) | err | Sinkhorn s (1st / 2nd) |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for n in sizes:
         x, y = moons(n)
         exact, t_pot = timed(lambda: pot_exact(x, y))  # noqa: B023
         res, t1 = timed(lambda: w1_distance(x, y, verbose=False))  # noqa: B023
-        # same shapes, other seed: compiled programs are reused
-        res2, t2 = timed(lambda: w1_distance(x, y, seed=1, verbose=False))  # noqa: B023
+        # same shapes, other seeds: compiled programs are reused; the median of three
+        # calls, because this shared 2-core VM's timings vary by ±30 % from run to run
+        reruns = [timed(lambda s=s: w1_distance(x, y, seed=s, verbose=False)) for s in (1, 2, 3)]  # noqa: B023
+        res2 = reruns[0][0]
+        t2 = float(np.median([t for _, t in reruns]))
         (sk, _conv), ts1 = timed(lambda: sinkhorn(x, y))  # noqa: B023
         (sk, _conv), ts2 = timed(lambda: sinkhorn(x, y))  # noqa: B023
         print(
