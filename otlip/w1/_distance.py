@@ -219,7 +219,8 @@ def _init_nets(rng: np.random.Generator, d, hidden, n_iter):
 
 
 def _scores(net, pts):
-    """``pts`` ``[..., d]`` → ``[...]``, vmapped over every leading axis.
+    """``pts`` ``[..., d]`` → ``[...]``: the last point axis goes through the feature-major
+    :meth:`LipschitzMLP.batched`, the other leading axes are vmapped.
 
     Nested vmaps rather than a reshape: merging the sharded device axis with others
     would force XLA to move data between devices. Axes of size 1 (the device axis on
