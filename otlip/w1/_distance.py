@@ -377,7 +377,7 @@ def w1_distance(
     reported in the original units.
 
     Stopping rule: every ``chunk`` steps the chunk's mean objective is compared with the
-    best so far; after ``patience`` chunks without a relative gain of ``rtol`` the
+    best so far; after ``patience`` chunks without a relative gain of ``rtol`` per 25 steps the
     learning rate is halved (at most ``n_decay`` times) and the next stall stops
     training (``converged=True``); ``max_steps`` is a hard cap. Sets of at most
     ``batch_size`` points per side are trained full-batch (exact objective); larger
@@ -397,7 +397,9 @@ def w1_distance(
         chunk: steps per stopping-rule check; default 10 in full-batch mode (the
             objective is exact, so short chunks suffice) and 25 with minibatches (longer
             chunks average out the minibatch noise).
-        rtol: relative gain per chunk below which the objective counts as stalled.
+        rtol: relative gain per 25 steps below which the objective counts as stalled
+            (scaled to the chunk: a 10-step chunk needs ``0.4 · rtol``, so that shorter
+            chunks do not stop a slowly improving objective earlier).
         patience: stalled chunks before the learning rate is halved.
         n_decay: learning-rate halvings before the stall that stops training.
         verbose: show a progress bar on stderr.
@@ -488,7 +490,7 @@ def w1_distance(
             bar.update(n_chunk)
             bar.set_postfix(w1=f"{obj * scale:.5g}", lr=f"{lr:.2g}")
             # standardized units: 1e-4 absolute floor for objectives near zero (P = Q)
-            if not math.isfinite(best) or obj > best + rtol * abs(best) + 1e-4:
+            if not math.isfinite(best) or obj > best + rtol * chunk / 25 * abs(best) + 1e-4:
                 stalled = 0
             else:
                 stalled += 1
