@@ -156,9 +156,12 @@ class MongeMap:
                 "method='gan' (thesis Alg. 10) learns only T; fit method='amortized' "
                 "or 'minimax' for the inverse map"
             )
+        n_steps = self.inverse_steps if steps is None else steps
+        if int(n_steps) != n_steps or n_steps < 0:
+            raise ValueError(f"`steps` must be an integer >= 0, got {steps!r}")
         u = self._std(points, "points")
         f, aux = self.potential_net, self.conjugate_net
-        x = _batched(lambda c: _inverse_batch(f, aux, c, self.inverse_steps, 0.05, self.method), u)
+        x = _batched(lambda c: _inverse_batch(f, aux, c, int(n_steps), 0.05, self.method), u)
         return self.center.astype(np.float32) + np.float32(self.scale) * x
 
 
