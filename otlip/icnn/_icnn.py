@@ -275,11 +275,6 @@ class ICNN(eqx.Module):
             out = out + 0.5 * jax.nn.softplus(self.quad_raw) * jnp.sum(x * x, axis=1)
         return out
 
-    def batched_gradient(self, x: Array) -> Array:
-        """``T = ∇f`` on a batch ``x: [n, dim]`` → ``[n, dim]`` (gradient of the sum of
-        the independent per-point values, feature-major; see :meth:`batched`)."""
-        return jax.grad(lambda pts: jnp.sum(self.batched(pts)))(x)
-
 
 def batch_values(f: Callable[[Array], Array], x: Array) -> Array:
     """``[n]`` values of a potential on ``x: [n, d]``: the fast :meth:`ICNN.batched`

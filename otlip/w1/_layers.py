@@ -282,19 +282,7 @@ class GroupSort(eqx.Module):
 
     def __call__(self, x: jax.Array) -> jax.Array:
         """``x`` ``[n]`` with ``n`` divisible by ``group_size`` → ``[n]``."""
-        n = x.shape[-1]
-        if n % self.group_size:
-            raise ValueError(f"GroupSort: width {n} is not divisible by {self.group_size}")
-        if self.group_size == 1:
-            return x
-        if self.group_size == 2:
-            pairs = x.reshape(n // 2, 2)
-            a, b = pairs[:, 0], pairs[:, 1]
-            first = a <= b
-            lo = jnp.where(first, a, b)
-            hi = jnp.where(first, b, a)
-            return jnp.stack([lo, hi], axis=-1).reshape(n)
-        return jnp.sort(x.reshape(n // self.group_size, self.group_size), axis=-1).reshape(n)
+        return _groupsort_rows(x[:, None], self.group_size)[:, 0]
 
 
 class FullSort(eqx.Module):
@@ -382,7 +370,8 @@ def _dense_rows(layer, h: jax.Array) -> jax.Array:
 
 
 def _groupsort_rows(h: jax.Array, group_size: int) -> jax.Array:
-    """:class:`GroupSort` applied to every column of a feature-major ``h`` ``[k, n]``."""
+    """GroupSort of every column of a feature-major ``h`` ``[k, n]`` (one sample is the
+    single column ``[k, 1]``): rows ``g·i .. g·i + g − 1`` are sorted within each column."""
     k, n = h.shape
     if k % group_size:
         raise ValueError(f"GroupSort: width {k} is not divisible by {group_size}")
