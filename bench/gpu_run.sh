@@ -3,6 +3,10 @@
 #
 #   OUT=gpu_out bash bench/gpu_run.sh [WHEEL_DIR] [BUDGET_SECONDS]
 #
+# SECTIONS (default "tests w1 w2 quantiles gp sdf") picks the sections; TESTS (pytest
+# arguments, default the whole default suite), W1_ARGS, W2_ARGS, Q_ARGS, GP_ARGS and
+# SDF_ARGS override what each runs.
+#
 # The GPU image has jax (CUDA), equinox, optax, scikit-image and matplotlib but none of
 # ott-jax, POT, gpjax or trimesh, and no network: they travel as wheels in WHEEL_DIR
 # (default .whl; see bench/README.md, "GPU"), installed with --no-deps into /tmp/site.
@@ -13,6 +17,13 @@ set -u
 OUT=${OUT:-gpu_out}
 WHEELS=${1:-.whl}
 BUDGET=${2:-560}
+SECTIONS=${SECTIONS:-"tests w1 w2 quantiles gp sdf"}
+TESTS=${TESTS:-tests}
+W1_ARGS=${W1_ARGS:-"--sizes 8000"}
+W2_ARGS=${W2_ARGS:-"--dims 2 16 64 --seeds 0 --pot-n --no-ott --other-methods"}
+Q_ARGS=${Q_ARGS:-"--quick --sections neural,scaling --large"}
+GP_ARGS=${GP_ARGS:-""}
+SDF_ARGS=${SDF_ARGS:-"--shapes torus --inputs clean,noise1,outliers10"}
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1
 T0=$(date +%s)
@@ -30,6 +41,7 @@ fi
 run() {
     local name=$1 want=$2
     shift 2
+    case " $SECTIONS " in *" ${name%_highest} "*) ;; *) return 0 ;; esac
     local left=$((DEADLINE - $(date +%s) - 5))
     local cap=$((want < left ? want : left))
     if [ "$cap" -lt 10 ]; then
@@ -62,20 +74,24 @@ cat "$OUT/env.txt"
 # Jupyter, absent from the image. Failures are re-run with float32 matmuls forced to full
 # precision, to tell TF32 rounding from real bugs.
 TEST_ENV=(env XLA_PYTHON_CLIENT_PREALLOCATE=false)
+# shellcheck disable=SC2086
 run tests 170 "${TEST_ENV[@]}" python3 -m pytest -q -n 8 -p no:cacheprovider \
-    --ignore-glob='*notebook*' -rfE --durations=10 tests
-if grep -q -E "^(FAILED|ERROR) " "$OUT/tests.txt"; then
+    --ignore-glob='*notebook*' -rfE --durations=10 $TESTS
+if [ -f "$OUT/tests.txt" ] && grep -q -E "^(FAILED|ERROR) " "$OUT/tests.txt"; then
     ids=$(grep -E "^(FAILED|ERROR) " "$OUT/tests.txt" | awk '{print $2}' | sort -u | head -40)
     # shellcheck disable=SC2086
     run tests_highest 60 "${TEST_ENV[@]}" JAX_DEFAULT_MATMUL_PRECISION=highest \
         python3 -m pytest -q -n 8 -p no:cacheprovider -rfE $ids
 fi
 
-run w1 90 python3 bench/w1.py --sizes 8000
-run w2 100 python3 bench/w2.py --dims 2 16 64 --seeds 0 --pot-n --no-ott --other-methods
-run quantiles 50 python3 bench/quantiles.py --quick --sections neural,scaling --large
-run gp 80 python3 bench/gp.py
-run sdf 60 python3 bench/sdf_mesh.py --shapes torus --inputs clean,noise1,outliers10
+# shellcheck disable=SC2086
+{
+    run w1 90 python3 bench/w1.py $W1_ARGS
+    run w2 100 python3 bench/w2.py $W2_ARGS
+    run quantiles 50 python3 bench/quantiles.py $Q_ARGS
+    run gp 80 python3 bench/gp.py $GP_ARGS
+    run sdf 60 python3 bench/sdf_mesh.py $SDF_ARGS
+}
 
 echo "== summary ($(($(date +%s) - T0)) s)"
 for f in "$OUT"/*.txt; do

@@ -22,6 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from otlip._precision import full_precision
 from otlip.gp._clouds import CloudBatch, pad_clouds
 
 __all__ = ["MMDKernel", "MeanEmbeddingRFF", "SlicedWassersteinEmbedding"]
@@ -68,6 +69,7 @@ class SlicedWassersteinEmbedding(eqx.Module):
         self.directions = jnp.asarray(dirs.astype(np.float32))
         self.levels = jnp.asarray(((np.arange(n_quantiles) + 0.5) / n_quantiles).astype(np.float32))
 
+    @full_precision
     def embed_batch(self, batch: CloudBatch) -> jax.Array:
         """``[n, K·T]`` embeddings of a padded batch (pure)."""
 
@@ -119,6 +121,7 @@ class MeanEmbeddingRFF(eqx.Module):
         self.frequencies = jax.random.normal(key_w, (dim, n_features), jnp.float32) / bandwidth
         self.phases = jax.random.uniform(key_b, (n_features,), jnp.float32, 0.0, 2 * math.pi)
 
+    @full_precision
     def embed_batch(self, batch: CloudBatch) -> jax.Array:
         """``[n, D]`` embeddings of a padded batch (pure)."""
         dtype = batch.points.dtype
@@ -181,6 +184,7 @@ class MMDKernel(eqx.Module):
         return self.variance * np.exp(-d2 / (2.0 * self.lengthscale**2))
 
 
+@full_precision
 def _block_cross(x, wa, y, wb, h):
     """``[r_a, r_b]`` cross terms ``wa_i^T K(x_i, y_j) wb_j`` of two blocks of clouds.
 

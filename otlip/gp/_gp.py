@@ -25,6 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from otlip._precision import full_precision
 from otlip._progress import progress_bar
 from otlip.gp._clouds import CloudBatch, pad_clouds
 from otlip.gp._sinkhorn import SinkhornEmbedding
@@ -144,6 +145,7 @@ def _dataset(x: jax.Array, y: jax.Array):
         return gpx.Dataset(X=x, y=y)
 
 
+@full_precision
 def _objective(joint: _Joint, batch: CloudBatch, y: jax.Array, f_init, conjugate: bool):
     emb = joint.embedding.solve(batch, f_init).potentials
     data = _dataset(emb, y)
@@ -471,6 +473,7 @@ class FittedDistributionGP(_AbstractFitted):
         )
 
 
+@full_precision
 @eqx.filter_jit
 def _predict_jit(embedding: SinkhornEmbedding, posterior, batch: CloudBatch):
     z = embedding.solve(batch).potentials

@@ -25,6 +25,7 @@ from ott.geometry import pointcloud
 from ott.problems.linear import linear_problem
 from ott.solvers.linear import implicit_differentiation, sinkhorn
 
+from otlip._precision import full_precision
 from otlip._validation import check_points, check_weights
 from otlip.gp._clouds import CloudBatch
 
@@ -138,6 +139,7 @@ class SinkhornEmbedding(eqx.Module):
             implicit_diff=implicit,
         )
 
+    @full_precision
     def solve(self, batch: CloudBatch, f_init: jax.Array | None = None) -> EmbeddingOutput:
         """Solve the ``n`` entropic OT problems cloud -> ``u`` (pure, jit/vmap friendly).
 

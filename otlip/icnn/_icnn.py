@@ -28,6 +28,8 @@ import jax
 import jax.numpy as jnp
 from jax import Array
 
+from otlip._precision import full_precision
+
 __all__ = [
     "ACTIVATIONS",
     "ICNN",
@@ -234,6 +236,7 @@ class ICNN(eqx.Module):
             return jnp.zeros((), self.out_bias.dtype)
         return jax.nn.softplus(self.quad_raw)
 
+    @full_precision
     def __call__(self, x: Array) -> Array:
         """Potential ``f(x)`` for one point ``x: [dim]``; returns a scalar."""
         if x.shape != (self.dim,):
@@ -254,6 +257,7 @@ class ICNN(eqx.Module):
         """The map ``T(x) = ∇f(x)`` for one point ``x: [dim]``."""
         return jax.grad(self)(x)
 
+    @full_precision
     def batched(self, x: Array) -> Array:
         """``f`` on a batch ``x: [n, dim]`` → ``[n]``; same values as ``jax.vmap(f)(x)``.
 
@@ -275,6 +279,10 @@ class ICNN(eqx.Module):
             out = out + 0.5 * jax.nn.softplus(self.quad_raw) * jnp.sum(x * x, axis=1)
         return out
 
+    def weight_matrices(self) -> tuple[Array, ...]:
+        """The non-negative hidden-to-hidden matrices ``Π(U_k)`` (diagnostics)."""
+        return tuple(positive_weights(raw, self.positive) for raw in self.hidden_raw)
+
 
 def batch_values(f: Callable[[Array], Array], x: Array) -> Array:
     """``[n]`` values of a potential on ``x: [n, d]``: the fast :meth:`ICNN.batched`
@@ -289,10 +297,6 @@ def batch_gradients(f: Callable[[Array], Array], x: Array) -> Array:
     if hasattr(f, "batched"):
         return jax.grad(lambda pts: jnp.sum(f.batched(pts)))(x)
     return jax.vmap(jax.grad(f))(x)
-
-    def weight_matrices(self) -> tuple[Array, ...]:
-        """The non-negative hidden-to-hidden matrices ``Π(U_k)`` (diagnostics)."""
-        return tuple(positive_weights(raw, self.positive) for raw in self.hidden_raw)
 
 
 def stable_rank(matrix: Array) -> Array:

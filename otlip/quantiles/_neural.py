@@ -27,6 +27,7 @@ import numpy as np
 import optax
 from scipy.stats import special_ortho_group
 
+from otlip._precision import full_precision
 from otlip._progress import progress_bar
 from otlip.icnn import ICNN, batch_gradients
 from otlip.quantiles._discrete import exact_assignment
@@ -207,6 +208,7 @@ def fit_potential(
     )
 
 
+@full_precision
 @eqx.filter_jit
 def _newton_invert(net, v: jax.Array, z0: jax.Array, iters: int = 50) -> jax.Array:
     """Solve ``∇g(z) = v`` for each row of ``v [m, d]`` from ``z0 [m, d]``."""

@@ -24,6 +24,8 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
+from otlip._precision import full_precision
+
 __all__ = ["PICNN"]
 
 
@@ -97,16 +99,19 @@ class PICNN(eqx.Module):
         )
         self.quad_raw = jnp.asarray(quadratic_init + math.log(-math.expm1(-quadratic_init)))
 
+    @full_precision
     def context(self, x: jax.Array) -> jax.Array:
         """The context features ``[context]`` of one ``x [f]``."""
         h = jnp.tanh(self.ctx_w[0] @ x + self.ctx_b[0])
         return jnp.tanh(self.ctx_w[1] @ h + self.ctx_b[1])
 
+    @full_precision
     def standardize(self, y: jax.Array, x: jax.Array) -> jax.Array:
         """``ỹ = (y - m(x)) e^{-l(x)}`` for one pair."""
         head = self.loc @ self.context(x) + self.loc_b
         return (y - head[:-1]) * jnp.exp(-head[-1])
 
+    @full_precision
     def __call__(self, y: jax.Array, x: jax.Array) -> jax.Array:
         """``g(y | x)`` for one ``y [d]`` and ``x [f]``; a scalar, convex in ``y``."""
         c = self.context(x)

@@ -19,6 +19,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from otlip._precision import full_precision
+
 __all__ = [
     "BjorckDense",
     "FrozenDense",
@@ -32,6 +34,7 @@ __all__ = [
 ]
 
 
+@full_precision
 def gram_spectral_bound(w: jax.Array, n_gram: int) -> jax.Array:
     """Upper bound of the spectral norm ``‖w‖₂`` by Gram iteration.
 
@@ -61,6 +64,7 @@ def gram_spectral_bound(w: jax.Array, n_gram: int) -> jax.Array:
     return jnp.sqrt(jnp.exp(log_norm))
 
 
+@full_precision
 def _power_iteration_sigma(w: jax.Array, n_power: int) -> jax.Array:
     """Power-iteration estimate (from below) of ``‖w‖₂``, differentiable in ``w``.
 
@@ -81,6 +85,7 @@ def _power_iteration_sigma(w: jax.Array, n_power: int) -> jax.Array:
     return jnp.linalg.norm(w @ v)
 
 
+@full_precision
 def bjorck(w: jax.Array, n_iter: int) -> jax.Array:
     """``n_iter`` first-order Björck steps ``W ← W (3/2 I − 1/2 WᵀW)`` (thesis eq. 2.15).
 
@@ -185,6 +190,7 @@ class BjorckDense(eqx.Module):
         )
         return bjorck(w / jax.lax.stop_gradient(scale), self.n_iter)
 
+    @full_precision
     def __call__(self, x: jax.Array) -> jax.Array:
         """``x`` ``[in_features]`` → ``[out_features]``."""
         y = self.effective_weight() @ x
@@ -242,6 +248,7 @@ class SpectralDense(eqx.Module):
         )
         return w / scale
 
+    @full_precision
     def __call__(self, x: jax.Array) -> jax.Array:
         """``x`` ``[in_features]`` → ``[out_features]``."""
         y = self.effective_weight() @ x
@@ -261,6 +268,7 @@ class FrozenDense(eqx.Module):
         """The stored matrix ``[out, in]``."""
         return self.weight
 
+    @full_precision
     def __call__(self, x: jax.Array) -> jax.Array:
         """``x`` ``[in]`` → ``[out]``."""
         y = self.weight @ x
@@ -363,6 +371,7 @@ class LipschitzMLP(eqx.Module):
         return _dense_rows(self.layers[-1], h).T
 
 
+@full_precision
 def _dense_rows(layer, h: jax.Array) -> jax.Array:
     """Dense layer on feature-major ``h`` ``[in, n]`` → ``[out, n]``."""
     z = layer.effective_weight() @ h

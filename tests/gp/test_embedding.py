@@ -12,6 +12,7 @@ import ot
 import pytest
 
 from otlip.gp import CloudBatch, SinkhornEmbedding, pad_clouds
+from tests.test_precision import assert_full_precision
 
 
 def _pot_potential(x, a, y, b, eps):
@@ -187,3 +188,11 @@ def test_sharded_embedding_on_four_fake_devices():
     # computations, so the results agree to round-off.
     assert float(line.split()[1]) < 1e-5
     assert "(10, 6)" in line
+
+
+def test_sinkhorn_solve_traced_in_full_precision_inside_ott():
+    # TF32 products kept Sinkhorn from converging on an H200 (tests/test_precision.py)
+    rng = np.random.default_rng(0)
+    emb = SinkhornEmbedding(rng.normal(size=(4, 2)).astype(np.float32))
+    batch = pad_clouds([rng.normal(size=(6, 2)).astype(np.float32)] * 2, dim=2)
+    assert_full_precision(lambda b: emb.solve(b).potentials, batch)

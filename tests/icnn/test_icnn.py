@@ -125,6 +125,16 @@ def test_stable_rank():
         stable_rank(jnp.ones(3))
 
 
+
+def test_weight_matrices_are_the_applied_non_negative_matrices():
+    f = ICNN(3, (8, 6, 5), positive="softmax_orthogonal", key=jax.random.key(0))
+    mats = f.weight_matrices()
+    assert [m.shape for m in mats] == [(6, 8), (5, 6)]  # hidden-to-hidden [h_{k+1}, h_k]
+    for m, raw in zip(mats, f.hidden_raw, strict=True):
+        assert float(m.min()) >= 0.0
+        np.testing.assert_array_equal(m, positive_weights(raw, "softmax_orthogonal"))
+        assert 1.0 <= float(stable_rank(m)) <= min(m.shape) + 1e-5
+
 def test_bad_constructor_arguments():
     k = jax.random.key(0)
     with pytest.raises(ValueError, match="positive"):
