@@ -28,6 +28,7 @@ import jax
 import jax.numpy as jnp
 from jax import Array
 
+from otlip._activations import softplus
 from otlip._precision import full_precision
 
 __all__ = [
@@ -49,7 +50,7 @@ POSITIVE_PARAMETRIZATIONS = (
 
 ACTIVATIONS: dict[str, Callable[[Array], Array]] = {
     # Every entry is convex and non-decreasing, as Remark 7.1 (rule 3) requires.
-    "softplus": jax.nn.softplus,
+    "softplus": softplus,
     "leaky_relu": lambda z: jax.nn.leaky_relu(z, negative_slope=0.01),
     "celu": jax.nn.celu,
 }

@@ -72,7 +72,7 @@ def _value_batch(f, u):
 def _inverse_batch(f, aux, u, n_steps: int, lr: float, method: str):
     if method == "minimax":
         return batch_gradients(aux, u)
-    return conjugate_solve(f, u, jax.vmap(aux)(u), n_steps, lr)
+    return conjugate_solve(f, u, aux.batched(u), n_steps, lr)
 
 
 def _batched(fn, points: np.ndarray) -> np.ndarray:

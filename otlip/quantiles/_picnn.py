@@ -24,6 +24,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
+from otlip._activations import softplus
 from otlip._precision import full_precision
 
 __all__ = ["PICNN"]
@@ -117,9 +118,9 @@ class PICNN(eqx.Module):
         c = self.context(x)
         head = self.loc @ c + self.loc_b
         yt = (y - head[:-1]) * jnp.exp(-head[-1])
-        z = jax.nn.softplus(self.w_y[0] @ yt + self.w_c[0] @ c + self.b[0])
+        z = softplus(self.w_y[0] @ yt + self.w_c[0] @ c + self.b[0])
         for u, wy, wc, b in zip(self.u_raw, self.w_y[1:], self.w_c[1:], self.b[1:]):
-            z = jax.nn.softplus(jax.nn.softplus(u) @ z + wy @ yt + wc @ c + b)
+            z = softplus(jax.nn.softplus(u) @ z + wy @ yt + wc @ c + b)
         out = jnp.dot(jax.nn.softplus(self.out_raw), z)
         # Scaled by e^{l}: then ∇_y g = ∇_ỹ g̃ (the rank map is scale free in ỹ).
         return jnp.exp(head[-1]) * (out + 0.5 * jax.nn.softplus(self.quad_raw) * jnp.dot(yt, yt))

@@ -5,6 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from otlip._activations import softplus
 from otlip.icnn import (
     ACTIVATIONS,
     ICNN,
@@ -125,7 +126,6 @@ def test_stable_rank():
         stable_rank(jnp.ones(3))
 
 
-
 def test_weight_matrices_are_the_applied_non_negative_matrices():
     f = ICNN(3, (8, 6, 5), positive="softmax_orthogonal", key=jax.random.key(0))
     mats = f.weight_matrices()
@@ -134,6 +134,7 @@ def test_weight_matrices_are_the_applied_non_negative_matrices():
         assert float(m.min()) >= 0.0
         np.testing.assert_array_equal(m, positive_weights(raw, "softmax_orthogonal"))
         assert 1.0 <= float(stable_rank(m)) <= min(m.shape) + 1e-5
+
 
 def test_bad_constructor_arguments():
     k = jax.random.key(0)
@@ -164,3 +165,19 @@ def test_batched_path_matches_vmapped_call(positive):
     np.testing.assert_allclose(batch_values(f, x), f.batched(x))
     with pytest.raises(ValueError, match=r"\[n, 3\]"):
         f.batched(x[0])
+
+
+def test_softplus_value_slope_and_curvature_match_jax_in_float64():
+    # the one-exponential rule must give the same function, sigmoid slope and
+    # sigmoid·(1 − sigmoid) curvature (Hessians of ICNNs differentiate it twice)
+    with jax.enable_x64(True):
+        x = jnp.concatenate([jnp.linspace(-40.0, 40.0, 801, dtype=jnp.float64), jnp.zeros(1)])
+        for order in range(3):
+            ours, ref = softplus, jax.nn.softplus
+            for _ in range(order):
+                ours, ref = jax.grad(ours), jax.grad(ref)
+            # atol: float64 rounding of values of order one (jax's σ(1 − σ) cancels for
+            # large |x|, where ours stays accurate)
+            np.testing.assert_allclose(jax.vmap(ours)(x), jax.vmap(ref)(x), rtol=1e-13, atol=1e-14)
+    assert float(softplus(jnp.float32(100.0))) == 100.0  # no overflow in exp
+    assert float(softplus(jnp.float32(-200.0))) == 0.0

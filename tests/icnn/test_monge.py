@@ -1,6 +1,8 @@
 """Monge maps and W2: closed-form Gaussians, POT's exact W2, map API, bad input."""
 
+import equinox as eqx
 import jax
+import jax.numpy as jnp
 import numpy as np
 import ot
 import pytest
@@ -242,3 +244,14 @@ def test_gaussian_d2_closed_form_defaults(seed):
     xe = np.asarray(sx(jax.random.key(1000 + seed), 50_000))
     assert est.distance == pytest.approx(gaussian_w2(m1, c1, m2, c2), rel=0.02)
     assert l2_uvp(est.transport(xe), xe @ a + b, np.trace(c2)) <= 1.0
+
+
+def test_amortizer_batched_path_matches_the_per_point_call():
+    from otlip.icnn._solvers import Amortizer
+
+    amort = Amortizer(5, 16, 3, key=jax.random.key(0))
+    last = amort.mlp.layers[-1]
+    # the last layer starts at zero (the identity map): give it weights to compare
+    amort = eqx.tree_at(lambda a: a.mlp.layers[-1].weight, amort, jnp.ones_like(last.weight))
+    y = jax.random.normal(jax.random.key(1), (7, 5))
+    np.testing.assert_allclose(amort.batched(y), jax.vmap(amort)(y), rtol=1e-5, atol=1e-6)
