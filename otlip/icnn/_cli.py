@@ -59,7 +59,12 @@ def register(subparsers) -> None:
     p.add_argument("--method", default="amortized", choices=("amortized", "minimax", "gan"))
     p.add_argument("--steps", type=int, default=3000, help="training steps (default 3000)")
     p.add_argument("--batch-size", type=int, default=1024, help="minibatch size (default 1024)")
-    p.add_argument("--lr", type=float, default=3e-3, help="learning rate (default 3e-3)")
+    p.add_argument(
+        "--lr",
+        type=float,
+        default=None,
+        help="learning rate (default 3e-3; 6e-3 in more than 32 dimensions)",
+    )
     p.add_argument(
         "--hidden", default=None, help="ICNN widths, e.g. 64,64 (default 64,64,64; 128s if d > 32)"
     )
