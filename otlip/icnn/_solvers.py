@@ -82,7 +82,7 @@ class Amortizer(eqx.Module):
         feature-major (see :meth:`ICNN.batched`: a faster backward pass on CPU)."""
         h = y.T
         for layer in self.mlp.layers[:-1]:
-            h = jax.nn.gelu(layer.weight @ h + layer.bias[:, None])
+            h = jax.nn.gelu(layer.weight @ h + layer.bias[:, None])  # the MLP's activation
         last = self.mlp.layers[-1]
         return y + (last.weight @ h + last.bias[:, None]).T
 
