@@ -61,13 +61,17 @@ class SolverState(eqx.Module):
     opt_aux: optax.OptState
 
 
+# one name for the per-point MLP and the feature-major path, so the two cannot drift apart
+_AMORTIZER_ACTIVATION = jax.nn.gelu
+
+
 class Amortizer(eqx.Module):
     """``x̂(y) = y + m(y)``: the identity (the conjugate of ``½‖x‖²``) plus an MLP."""
 
     mlp: eqx.nn.MLP
 
     def __init__(self, dim: int, width: int, depth: int, *, key: Array):
-        mlp = eqx.nn.MLP(dim, dim, width, depth, activation=jax.nn.gelu, key=key)
+        mlp = eqx.nn.MLP(dim, dim, width, depth, activation=_AMORTIZER_ACTIVATION, key=key)
         # zero last layer: start exactly at the identity
         self.mlp = eqx.tree_at(
             lambda m: m.layers[-1].weight, mlp, jnp.zeros_like(mlp.layers[-1].weight)
@@ -82,7 +86,7 @@ class Amortizer(eqx.Module):
         feature-major (see :meth:`ICNN.batched`: a faster backward pass on CPU)."""
         h = y.T
         for layer in self.mlp.layers[:-1]:
-            h = jax.nn.gelu(layer.weight @ h + layer.bias[:, None])  # the MLP's activation
+            h = _AMORTIZER_ACTIVATION(layer.weight @ h + layer.bias[:, None])
         last = self.mlp.layers[-1]
         return y + (last.weight @ h + last.bias[:, None]).T
 
