@@ -2,15 +2,19 @@
 
 Both paths produce the same node grid (``indexing='ij'``: axis 0 is x, axis 1 is y,
 axis 2 is z) and hand it to scikit-image's marching cubes (Lewiner). The certified
-path uses ``|f(x) - f(y)| <= L ||x - y||``: a box whose centre satisfies
-``|f(c) - level| > L * half_diagonal`` lies entirely on one side of the level set, so
-its nodes only need a value of the right sign and none of its cells can hold a
-triangle. Every cell that may hold one gets exact values at its eight corners, hence
-the mesh is the dense-grid mesh, vertex for vertex.
+path uses ``|f(x) - f(y)| <= L ||x - y||`` twice. First on boxes: a box whose centre
+satisfies ``|f(c) - level| > L * half_diagonal`` lies entirely on one side of the level
+set, so its nodes only need a value of the right sign and none of its cells can hold
+a triangle. Then on nodes, inside the boxes left: an evaluated node settles the sign
+of the nodes within two grid steps that are closer than ``|f - level| / L``, so a cell
+needs exact corners only if its settled signs disagree. Every cell that may hold a
+triangle gets exact values at its eight corners, hence the mesh is the dense-grid
+mesh, vertex for vertex.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -21,9 +25,13 @@ from skimage.measure import marching_cubes
 
 __all__ = ["LevelSetGrid", "evaluate_grid", "mesh_from_grid", "mesh_from_sdf"]
 
-# Largest batch handed to ``fn`` at once; batches are padded to powers of two so a
-# jitted ``fn`` compiles for a handful of shapes only.
-_MAX_BATCH = 65536
+# Batch sizes handed to ``fn``, largest first. A jitted ``fn`` compiles once per size,
+# so there are three: a run of points is cut into the largest batches that fit, and
+# only its tail (fewer than 1,024 points) is padded.
+_BATCH_SIZES = (65536, 8192, 1024)
+# Size of the smallest boxes certified from their centre. Below it, nodes settle each
+# other's signs (``_single_cells``); size-2 centres would only repeat that work.
+_LAST_BOX = 2
 
 
 @dataclass(frozen=True)
@@ -33,7 +41,8 @@ class LevelSetGrid:
     Attributes:
         values: ``[nx, ny, nz]`` float32 node values (``indexing='ij'``). With the
             certified path, nodes far from the level set hold a stand-in of the
-            right sign (the value at the centre of a certified box).
+            right sign (the value at the centre of a certified box, or at an
+            evaluated node close enough to certify the sign).
         exact: ``[nx, ny, nz]`` bool, true where ``values`` is ``fn`` itself.
         lo: ``[3]`` lower corner of the grid.
         hi: ``[3]`` upper corner of the grid.
@@ -84,19 +93,22 @@ def _check_resolution(resolution) -> tuple[int, int, int]:
     return tuple(int(r) for r in res)
 
 
-def _pad_size(n: int) -> int:
-    return min(_MAX_BATCH, 1 << max(0, int(np.ceil(np.log2(max(n, 1))))))
+def _batches(m: int) -> list[tuple[int, int, int]]:
+    """``(start, stop, size)`` batches covering ``m`` points (``size`` includes padding)."""
+    out, start = [], 0
+    while start < m:
+        left = m - start
+        size = next((s for s in _BATCH_SIZES if s <= left), _BATCH_SIZES[-1])
+        out.append((start, min(m, start + size), size))
+        start += size
+    return out
 
 
 def _evaluate(fn: Callable, points: np.ndarray) -> np.ndarray:
     """``fn`` on ``[m, 3]`` float32 points in padded batches; returns ``[m]`` float32."""
-    m = points.shape[0]
-    out = np.empty((m,), dtype=np.float32)
-    start = 0
-    while start < m:
-        stop = min(m, start + _MAX_BATCH)
+    out = np.empty((points.shape[0],), dtype=np.float32)
+    for start, stop, size in _batches(points.shape[0]):
         chunk = points[start:stop]
-        size = _pad_size(stop - start)
         if size > chunk.shape[0]:
             pad = np.repeat(chunk[-1:], size - chunk.shape[0], axis=0)
             chunk = np.concatenate([chunk, pad], axis=0)
@@ -107,7 +119,6 @@ def _evaluate(fn: Callable, points: np.ndarray) -> np.ndarray:
                 f"for {size} points"
             )
         out[start:stop] = vals[: stop - start]
-        start = stop
     if not np.all(np.isfinite(out)):
         raise ValueError("`fn` returned non-finite values (NaN or inf) on the grid")
     return out
@@ -152,7 +163,7 @@ def evaluate_grid(
 def _dense(fn, lo, hi, res, spacing, level) -> LevelSetGrid:
     total = res[0] * res[1] * res[2]
     values = np.empty((total,), dtype=np.float32)
-    step = _MAX_BATCH
+    step = _BATCH_SIZES[0]
     for start in range(0, total, step):
         flat = np.arange(start, min(total, start + step))
         idx = np.stack(np.unravel_index(flat, res), axis=1)
@@ -168,6 +179,9 @@ def _coarse_to_fine(fn, lo, hi, res, spacing, level, lipschitz) -> LevelSetGrid:
     # pass is a few hundred evaluations.
     block = 1 << max(0, int(np.floor(np.log2(max(1, int(cells.max()) // 8)))))
     n_eval = 0
+    # Exact node values found so far (NaN: not evaluated). Box centres that fall on
+    # nodes are kept: the single-cell stage reuses them instead of calling ``fn`` again.
+    node_values = np.full((int(np.prod(res)),), np.nan, dtype=np.float32)
     # Lower-corner cell indices of the boxes still in play at the current size.
     starts = np.stack(
         np.meshgrid(*(np.arange(0, c, block) for c in cells), indexing="ij"), axis=-1
@@ -177,12 +191,14 @@ def _coarse_to_fine(fn, lo, hi, res, spacing, level, lipschitz) -> LevelSetGrid:
     fill = np.full(tuple(-(-cells // block)), np.nan, dtype=np.float32)
     # Relative slack for float32 evaluation of ``fn``: certify only with room to spare.
     slack = 1e-5 * (1.0 + abs(level))
-    while block > 1 and starts.shape[0] > 0:
+    while block > _LAST_BOX and starts.shape[0] > 0:
         ends = np.minimum(starts + block, cells)
         centres = lo + 0.5 * (starts + ends) * spacing
         half_diag = 0.5 * np.linalg.norm((ends - starts) * spacing, axis=1)
         f = _evaluate(fn, centres.astype(np.float32))
         n_eval += f.shape[0]
+        on_node = np.all((ends - starts) % 2 == 0, axis=1)
+        node_values[np.ravel_multi_index(((starts + ends)[on_node] // 2).T, res)] = f[on_node]
         certified = np.abs(f.astype(np.float64) - level) > lipschitz * half_diag + slack
         bidx = starts[certified] // block
         fill[bidx[:, 0], bidx[:, 1], bidx[:, 2]] = f[certified]
@@ -195,29 +211,120 @@ def _coarse_to_fine(fn, lo, hi, res, spacing, level, lipschitz) -> LevelSetGrid:
         starts = children[np.all(children < cells, axis=1)]
         fill = _refine(fill, 2, -(-cells // half))
         block = half
-    # ``fill`` now has one entry per cell of size ``block``; bring it to single cells.
-    fill = _refine(fill, block, cells)
-    exact = np.zeros(res, dtype=bool)
-    if block == 1 and starts.shape[0] > 0:
-        # Remaining single cells may cross the level: evaluate their eight corners.
-        corner = np.stack(np.meshgrid(*([np.array([0, 1])] * 3), indexing="ij"), axis=-1).reshape(
+    stand_in = None
+    if starts.shape[0] > 0:
+        offsets = np.stack(np.meshgrid(*([np.arange(block)] * 3), indexing="ij"), axis=-1).reshape(
             -1, 3
         )
-        nodes = (starts[:, None, :] + corner[None, :, :]).reshape(-1, 3)
-        flat = np.unique(np.ravel_multi_index(nodes.T, res))
-        idx = np.stack(np.unravel_index(flat, res), axis=1)
-        vals = _evaluate(fn, (lo + idx * spacing).astype(np.float32))
-        n_eval += vals.shape[0]
-        exact.reshape(-1)[flat] = True
-    # A node takes the value of the certified box holding cell min(node, cells - 1);
-    # boxes are closed, so any box holding the node certifies its sign.
-    cell_of = [np.minimum(np.arange(r), c - 1) for r, c in zip(res, cells)]
-    values = fill[np.ix_(*cell_of)]
-    if block == 1 and starts.shape[0] > 0:
-        values.reshape(-1)[flat] = vals
+        starts = (starts[:, None, :] + offsets[None, :, :]).reshape(-1, 3)
+        starts = starts[np.all(starts < cells, axis=1)]
+        stand_in, calls = _single_cells(
+            fn, lo, res, spacing, level, lipschitz, slack, starts, node_values
+        )
+        n_eval += calls
+    # A node takes the value of the certified box (``fill`` holds one entry per box of
+    # size ``block``) holding cell min(node, cells - 1); boxes are closed, so any box
+    # holding the node certifies its sign. Nodes settled or evaluated in the last stage
+    # take precedence.
+    box_of = [np.minimum(np.arange(r), c - 1) // block for r, c in zip(res, cells)]
+    values = fill[np.ix_(*box_of)]
+    exact = ~np.isnan(node_values).reshape(res)
+    if stand_in is not None:
+        settled = ~np.isnan(stand_in).reshape(res)
+        values[settled] = stand_in.reshape(res)[settled]
+    values[exact] = node_values.reshape(res)[exact]
     if np.any(np.isnan(values)):  # cannot happen: every cell is certified or exact
         raise RuntimeError("coarse-to-fine extraction left nodes without a value")
     return LevelSetGrid(values, exact, lo, hi, level, n_eval)
+
+
+def _single_cells(fn, lo, res, spacing, level, lipschitz, slack, cells, node_values):
+    """Values for the nodes of the single cells that may cross ``level``.
+
+    Marching cubes needs exact values at the corners of the cells the level set crosses
+    and only the right sign elsewhere. A node's sign is settled by an evaluated node
+    ``m`` within two grid steps when ``lipschitz * dist + slack < |f(m) - level|``.
+    The corners of the candidate cells are evaluated one parity class of the node
+    lattice at a time (each cell has one corner per class), skipping nodes already
+    settled. Then every cell whose corners do not all lie on one side gets exact
+    values at all eight corners: those are the crossing cells.
+
+    Args:
+        cells: ``[m, 3]`` lower-corner indices of the candidate cells.
+        node_values: ``[prod(res)]`` exact values (NaN: unknown), updated in place.
+
+    Returns:
+        ``(stand_in, n_evaluations)``: ``[prod(res)]`` values of the right sign for
+        the nodes settled without an exact value (NaN elsewhere), and the number of
+        calls to ``fn``.
+    """
+    n_eval = 0
+    strides = np.array([res[1] * res[2], res[2], 1])
+    corners = np.array(list(itertools.product((0, 1), repeat=3)))
+    corner_shift = corners @ strides
+    stand_in = np.full_like(node_values, np.nan)
+    # Neighbours within two grid steps, and the gap each needs to inherit a sign.
+    stencil = np.array(
+        [o for o in itertools.product(range(-2, 3), repeat=3) if 0 < np.dot(o, o) <= 4]
+    )
+    reach = lipschitz * np.linalg.norm(stencil * spacing, axis=1) + slack
+
+    def evaluate(flat):
+        points = np.stack(np.unravel_index(flat, res), axis=1) * spacing + lo
+        node_values[flat] = _evaluate(fn, points.astype(np.float32))
+        return flat.shape[0]
+
+    def settle(flat):
+        """Spread the signs of the exact nodes ``flat`` to their neighbours."""
+        v = node_values[flat]
+        gap = np.abs(v.astype(np.float64) - level)
+        keep = gap > reach.min()
+        flat, v, gap = flat[keep], v[keep], gap[keep]
+        # in_range[axis][d + 2]: the neighbour at offset d along ``axis`` is a node.
+        in_range = [
+            [(i + d >= 0) & (i + d < r) for d in range(-2, 3)]
+            for i, r in zip(np.unravel_index(flat, res), res)
+        ]
+        for (dx, dy, dz), r, shift in zip(stencil, reach, stencil @ strides):
+            ok = (gap > r) & in_range[0][dx + 2] & in_range[1][dy + 2] & in_range[2][dz + 2]
+            stand_in[flat[ok] + shift] = v[ok]
+
+    # The corners of the candidate cells, grouped by parity class.
+    cell_flat = cells @ strides
+    mark = np.zeros(node_values.shape, dtype=bool)
+    for shift in corner_shift:
+        mark[cell_flat + shift] = True
+    nodes = np.flatnonzero(mark)
+    del mark
+    i, j, k = np.unravel_index(nodes, res)
+    parity = 4 * (i % 2) + 2 * (j % 2) + k % 2
+    del i, j, k
+    # The box centres evaluated so far spread their signs first (the odd-odd-odd
+    # corners are among them); then each parity class in turn, even-even-even first.
+    settle(np.flatnonzero(~np.isnan(node_values)))
+    for p in (0, 4, 2, 1, 3, 5, 6, 7):
+        todo = nodes[parity == p]
+        todo = todo[np.isnan(node_values[todo]) & np.isnan(stand_in[todo])]
+        if todo.shape[0] > 0:
+            n_eval += evaluate(todo)
+            settle(todo)
+    # Every corner of a candidate cell now has a value of the right sign; the cells
+    # whose corners disagree cross the level and need all eight corners exact.
+    all_above = np.ones(cells.shape[0], dtype=bool)
+    all_below = np.ones(cells.shape[0], dtype=bool)
+    for shift in corner_shift:
+        exact = node_values[cell_flat + shift]
+        above = np.where(np.isnan(exact), stand_in[cell_flat + shift], exact) > level
+        all_above &= above
+        all_below &= ~above
+    crossing = cell_flat[~all_above & ~all_below]
+    mark = np.zeros(node_values.shape, dtype=bool)
+    for shift in corner_shift:
+        mark[crossing + shift] = True
+    missing = np.flatnonzero(mark & np.isnan(node_values))
+    if missing.shape[0] > 0:
+        n_eval += evaluate(missing)
+    return stand_in, n_eval
 
 
 def _refine(coarse: np.ndarray, factor: int, shape) -> np.ndarray:
