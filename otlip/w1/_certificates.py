@@ -11,6 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from otlip._validation import check_points
+from otlip.w1._distance import KRPotential
 from otlip.w1._layers import BjorckDense, FrozenDense, LipschitzMLP, SpectralDense
 
 __all__ = [
@@ -41,7 +42,9 @@ def lipschitz_upper_bound(net) -> float:
     iteration used in training, this is never an underestimate.
 
     Args:
-        net: a :class:`LipschitzMLP` (frozen or not) or a single dense layer.
+        net: a :class:`LipschitzMLP` (frozen or not), a single dense layer, or a
+            :class:`KRPotential` (an average of networks, rescaled by one scalar: its
+            bound is the average of theirs).
 
     Returns:
         The bound, a Python float (``<= 1`` up to float32 rounding for these layers).
@@ -55,8 +58,11 @@ def lipschitz_upper_bound(net) -> float:
         return _spectral_norm(net)
     if isinstance(net, LipschitzMLP):
         return float(np.prod([_spectral_norm(layer) for layer in net.layers]))
+    if isinstance(net, KRPotential):
+        return float(np.mean([lipschitz_upper_bound(member) for member in net.nets]))
     raise TypeError(
-        f"`net` must be a LipschitzMLP or a dense Lipschitz layer, got {type(net).__name__}"
+        "`net` must be a LipschitzMLP, a dense Lipschitz layer or a KRPotential, "
+        f"got {type(net).__name__}"
     )
 
 
