@@ -387,8 +387,8 @@ def mesh_from_sdf(
     """Mesh the level set ``{x : fn(x) = level}`` inside a box with marching cubes.
 
     Args:
-        fn: maps points ``[n, 3]`` to values ``[n]``; called on batches (padded to
-            powers of two, so a jitted function compiles a few times at most).
+        fn: maps points ``[n, 3]`` to values ``[n]``; called on batches of 65,536,
+            8,192 or 1,024 points (a jitted function compiles three times at most).
         bounds: ``(lo [3], hi [3])``; the grid is built with ``indexing='ij'`` so
             mesh coordinates are world coordinates along the same axes.
         resolution: nodes per axis (int or three ints).

@@ -13,7 +13,7 @@ and inside a closed shape. The pipeline:
 4. close the border (border nodes set below ``L``) and fill the cavities: cells below
    ``L`` not connected to the border are inside the solid, so only the outer sheet of
    the shell is meshed (watertight);
-5. marching cubes (Lewiner), then one Newton step per vertex from ``f = L`` to the
+5. marching cubes (Lewiner), then two Newton steps per vertex from ``f = L`` to the
    data level ``median f(x_i)``, which removes the shell's offset;
 6. drop connected components that hold under 1 % of the points (outlier bubbles).
 """
@@ -35,6 +35,10 @@ from otlip.sdf_mesh._ocsdf import OneClassSDF
 __all__ = ["Reconstruction", "reconstruct_surface", "reconstruct_with_details"]
 
 MIN_POINTS = 16
+# Newton steps of the vertex projection (see ``_project``). A second step lowered the
+# Chamfer distance on the torus, airplane and bone and fixed bulged box edges; a third
+# changed nothing measurable.
+_PROJECTION_STEPS = 2
 
 
 @dataclass(frozen=True)
@@ -101,10 +105,19 @@ def _fill_cavities(grid: LevelSetGrid, level: float) -> LevelSetGrid:
 
 
 def _project(model: OneClassSDF, verts: np.ndarray, target: float) -> np.ndarray:
-    f, g = model.score_and_gradient(verts)
-    sq = np.maximum(np.sum(g.astype(np.float64) ** 2, axis=1), 0.25)
-    step = (target - f.astype(np.float64)) / sq
-    return verts + step[:, None] * g
+    """Newton steps from the vertices towards ``f = target``.
+
+    Along a face one step lands (``f`` is close to affine across the shell). Around a
+    convex edge the shell is a rounded tube and ``f`` bends along the step, so one step
+    stops short, leaving the edge bulged by a fraction of the margin; the next ones
+    carry on towards the ridge of ``f``, where the data are.
+    """
+    for _ in range(_PROJECTION_STEPS):
+        f, g = model.score_and_gradient(verts)
+        sq = np.maximum(np.sum(g.astype(np.float64) ** 2, axis=1), 0.25)
+        step = (target - f.astype(np.float64)) / sq
+        verts = verts + step[:, None] * g
+    return verts
 
 
 def _keep_supported(mesh: trimesh.Trimesh, points: np.ndarray, frac: float) -> trimesh.Trimesh:
