@@ -27,6 +27,7 @@ from otlip.icnn._monge import (
     TrainingHistory,
     W2Estimate,
     monge_map,
+    monge_map_defaults,
     w2_distance,
 )
 
@@ -45,6 +46,7 @@ __all__ = [
     "gaussian_w2",
     "l2_uvp",
     "monge_map",
+    "monge_map_defaults",
     "positive_weights",
     "random_gaussian_pair",
     "stable_rank",

@@ -10,7 +10,7 @@ __all__ = ["register"]
 def _run(args: argparse.Namespace) -> int:
     from otlip._io import load_points, save_array
     from otlip._validation import check_same_dim
-    from otlip.icnn._monge import w2_distance
+    from otlip.icnn._monge import monge_map_defaults, w2_distance
 
     x = load_points(args.source, "A")
     y = load_points(args.target, "B")
@@ -21,6 +21,9 @@ def _run(args: argparse.Namespace) -> int:
         hidden = tuple(int(h) for h in args.hidden.split(",")) if args.hidden else None
     except ValueError as exc:
         raise ValueError(f"--hidden must be comma-separated widths, e.g. 64,64: {exc}") from exc
+    batch_size = args.batch_size
+    if batch_size is None:
+        batch_size = monge_map_defaults(x.shape[1], args.method)["batch_size"]
     est = w2_distance(
         x,
         y,
@@ -28,7 +31,7 @@ def _run(args: argparse.Namespace) -> int:
         steps=args.steps,
         lr=args.lr,
         hidden=hidden,
-        batch_size=min(args.batch_size, max(x.shape[0], y.shape[0])),
+        batch_size=min(batch_size, max(x.shape[0], y.shape[0])),
         seed=args.seed,
         verbose=not args.quiet,
     )
@@ -57,8 +60,12 @@ def register(subparsers) -> None:
     p.add_argument("target", help="target points B, shape [m, d]")
     p.add_argument("--map-out", default=None, help="write T(A) [n, d] here (.npy or .csv)")
     p.add_argument("--method", default="amortized", choices=("amortized", "minimax", "gan"))
-    p.add_argument("--steps", type=int, default=3000, help="training steps (default 3000)")
-    p.add_argument("--batch-size", type=int, default=1024, help="minibatch size (default 1024)")
+    p.add_argument(
+        "--steps", type=int, default=None, help="training steps (default 3000; 4400 if d > 32)"
+    )
+    p.add_argument(
+        "--batch-size", type=int, default=None, help="minibatch size (default 1024; 768 if d > 32)"
+    )
     p.add_argument(
         "--lr",
         type=float,

@@ -31,7 +31,15 @@ from otlip.icnn._icnn import ICNN, POSITIVE_PARAMETRIZATIONS, batch_gradients, b
 from otlip.icnn._solvers import Amortizer, Config, SolverState, conjugate_solve, optimizers
 from otlip.icnn._solvers import train_chunk as _train_chunk
 
-__all__ = ["METHODS", "MongeMap", "TrainingHistory", "W2Estimate", "monge_map", "w2_distance"]
+__all__ = [
+    "METHODS",
+    "MongeMap",
+    "TrainingHistory",
+    "W2Estimate",
+    "monge_map",
+    "monge_map_defaults",
+    "w2_distance",
+]
 
 METHODS = ("amortized", "minimax", "gan")
 _EVAL_BATCH = 16384
@@ -213,18 +221,45 @@ def _prepare(data, name: str, seed_key: Array, n_probe: int):
     return check_points(data, name, min_points=2), None
 
 
+def monge_map_defaults(d: int, method: str = "amortized") -> dict:
+    """Training defaults of :func:`monge_map` in dimension ``d``, measured in bench/w2.py.
+
+    Up to ``d = 32``: ICNN ``(64, 64, 64)``, 3,000 steps of 1,024 samples, learning rate
+    ``3e-3``, conjugates refined by 10 Adam steps of size 0.05. Above, widths 128 and,
+    for the amortized method, 4,400 steps of 768 samples at ``6e-3`` with 7 refinement
+    steps of size 0.1: in d = 64 the former settings reached an L2-UVP of 1.57–1.70 %
+    in about two minutes, these 1.42–1.49 % in 108–115 s (three seeds, bench/README.md).
+
+    >>> monge_map_defaults(2)["steps"], monge_map_defaults(64)["steps"]
+    (3000, 4400)
+    """
+    out = {
+        "steps": 3000,
+        "batch_size": 1024,
+        "hidden": (64, 64, 64),
+        "lr": 3e-3,
+        "conj_steps": 10,
+        "conj_lr": 0.05,
+    }
+    if d > 32:
+        out["hidden"] = (128, 128, 128)
+        if method == "amortized":
+            out.update(steps=4400, batch_size=768, lr=6e-3, conj_steps=7, conj_lr=0.1)
+    return out
+
+
 def monge_map(
     x: np.ndarray | Callable,
     y: np.ndarray | Callable,
     *,
     method: str = "amortized",
-    steps: int = 3000,
-    batch_size: int = 1024,
+    steps: int | None = None,
+    batch_size: int | None = None,
     hidden: tuple[int, ...] | None = None,
     positive: str = "softplus",
     lr: float | None = None,
-    conj_steps: int = 10,
-    conj_lr: float = 0.05,
+    conj_steps: int | None = None,
+    conj_lr: float | None = None,
     inner_steps: int = 5,
     lam: float = 10.0,
     seed: int = 0,
@@ -242,15 +277,16 @@ def monge_map(
             (thesis Alg. 10 with a 1-Lipschitz critic).
         steps: training steps of ``f``.
         batch_size: minibatch size per step for each distribution.
-        hidden: ICNN hidden widths (also the auxiliary networks'); default
-            ``(64, 64, 64)``, or ``(128, 128, 128)`` when ``d > 32``.
+        hidden: ICNN hidden widths (also the auxiliary networks').
         positive: non-negative weight parametrization of the ICNN, see
             :data:`otlip.icnn.POSITIVE_PARAMETRIZATIONS`.
-        lr: Adam learning rate of ``f`` (cosine decay to 5 %); default ``3e-3``, or
-            ``6e-3`` for ``method="amortized"`` when ``d > 32`` (in d = 64 it cut the
-            map's L2-UVP from 1.9 % to 1.6–1.7 % on three seeds; bench/README.md).
+        lr: Adam learning rate of ``f`` (cosine decay to 5 %).
         conj_steps: Adam refinement steps of the conjugate (``"amortized"``).
         conj_lr: step size of that refinement (standardized units).
+
+    Every argument left ``None`` takes the default of :func:`monge_map_defaults` for the
+    dimension and method (``d > 32`` differs: wider networks and, for the amortized
+    method, more but cheaper steps).
         inner_steps: auxiliary steps per ``f`` step (``"minimax"``: ``g``; ``"gan"``:
             the critic).
         lam: weight ``λ`` of the W1 term (``"gan"``; eq. 7.13), in standardized units.
@@ -282,9 +318,9 @@ def monge_map(
         ("log_every", log_every),
         ("inner_steps", inner_steps),
     ):
-        if int(v) != v or v < 1:
+        if v is not None and (int(v) != v or v < 1):
             raise ValueError(f"`{name}` must be a positive integer, got {v!r}")
-    if conj_steps < 0:
+    if conj_steps is not None and conj_steps < 0:
         raise ValueError(f"`conj_steps` must be >= 0, got {conj_steps}")
     for name, v in (("lr", lr), ("conj_lr", conj_lr), ("lam", lam)):
         if v is not None and not (math.isfinite(v) and v > 0):
@@ -296,10 +332,20 @@ def monge_map(
     ys, sy = _prepare(y, "y", k_py, 4096)
     check_same_dim(xs, ys, "x", "y")
     d = xs.shape[1]
-    if hidden is None:
-        hidden = (64, 64, 64) if d <= 32 else (128, 128, 128)
-    if lr is None:
-        lr = 6e-3 if (d > 32 and method == "amortized") else 3e-3
+    given = {
+        "steps": steps,
+        "batch_size": batch_size,
+        "hidden": hidden,
+        "lr": lr,
+        "conj_steps": conj_steps,
+        "conj_lr": conj_lr,
+    }
+    settings = {
+        **monge_map_defaults(d, method),
+        **{k: v for k, v in given.items() if v is not None},
+    }
+    steps, batch_size, hidden = settings["steps"], settings["batch_size"], settings["hidden"]
+    lr, conj_steps, conj_lr = settings["lr"], settings["conj_steps"], settings["conj_lr"]
 
     # one shift and one scale for both clouds (see the module docstring)
     center = (0.5 * (xs.mean(0, dtype=np.float64) + ys.mean(0, dtype=np.float64))).astype(
