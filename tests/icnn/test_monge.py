@@ -15,6 +15,7 @@ from otlip.icnn import (
     gaussian_w2,
     l2_uvp,
     monge_map,
+    monge_map_defaults,
     random_gaussian_pair,
     w2_distance,
 )
@@ -155,6 +156,23 @@ def test_bad_input_errors():
         monge_map(x, x, lr=float("nan"), verbose=False)
     with pytest.raises(TypeError, match="`x`"):
         monge_map([["a", "b"]], x, verbose=False)
+
+
+def test_defaults_by_dimension_and_explicit_overrides():
+    low, high = monge_map_defaults(2), monge_map_defaults(64)
+    # the d > 32 preset spends its time on more, cheaper steps (bench/README.md)
+    assert high["steps"] > low["steps"] and high["batch_size"] < low["batch_size"]
+    assert high["conj_steps"] < low["conj_steps"] and high["hidden"] == (128, 128, 128)
+    # only the amortized method has the step preset; widths follow d for every method
+    assert monge_map_defaults(64, "minimax")["steps"] == low["steps"]
+    assert monge_map_defaults(64, "minimax")["hidden"] == (128, 128, 128)
+    # an explicit argument wins over the preset
+    x = np.random.default_rng(0).normal(size=(64, 40))
+    tmap = monge_map(x, x + 1.0, steps=20, hidden=(8, 8), log_every=10, verbose=False)
+    assert tmap.history.step.tolist() == [10, 20]
+    assert tmap.potential_net.hidden == (8, 8)
+    with pytest.raises(ValueError, match="conj_steps"):
+        monge_map(x, x, conj_steps=-1, verbose=False)
 
 
 def test_bad_points_for_a_fitted_map(fitted_d2):
