@@ -268,6 +268,11 @@ def monge_map(
 ) -> MongeMap:
     """Learn the Monge map ``T = ∇f`` (``f`` convex) pushing ``P`` onto ``Q``.
 
+    Every training setting left ``None`` (``steps``, ``batch_size``, ``hidden``, ``lr``,
+    ``conj_steps``, ``conj_lr``) takes the default of :func:`monge_map_defaults` for the
+    dimension and method (``d > 32`` differs: wider networks and, for the amortized
+    method, more but cheaper steps).
+
     Args:
         x: source ``P``: points ``[n, d]`` or a sampler ``sample(key, batch) -> [batch, d]``
             (pure JAX; fresh samples every step remove the finite-sample bias).
@@ -283,10 +288,6 @@ def monge_map(
         lr: Adam learning rate of ``f`` (cosine decay to 5 %).
         conj_steps: Adam refinement steps of the conjugate (``"amortized"``).
         conj_lr: step size of that refinement (standardized units).
-
-    Every argument left ``None`` takes the default of :func:`monge_map_defaults` for the
-    dimension and method (``d > 32`` differs: wider networks and, for the amortized
-    method, more but cheaper steps).
         inner_steps: auxiliary steps per ``f`` step (``"minimax"``: ``g``; ``"gan"``:
             the critic).
         lam: weight ``λ`` of the W1 term (``"gan"``; eq. 7.13), in standardized units.
