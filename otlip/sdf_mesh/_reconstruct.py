@@ -120,6 +120,19 @@ def _project(model: OneClassSDF, verts: np.ndarray, target: float) -> np.ndarray
     return verts
 
 
+def _merge_and_drop_collapsed(mesh: trimesh.Trimesh) -> None:
+    """Fuse coincident vertices and drop the faces that collapse, in place.
+
+    Marching cubes puts several vertices on a node whose value is the level; merging
+    fuses them and the faces left with a repeated vertex go. Faces that are only thin
+    stay: where two vertices sit 1e-8 apart, beyond the merge tolerance, dropping their
+    face by its area would open a hole (it did on the bone at 3 % noise).
+    """
+    mesh.merge_vertices()
+    f = mesh.faces
+    mesh.update_faces((f[:, 0] != f[:, 1]) & (f[:, 1] != f[:, 2]) & (f[:, 0] != f[:, 2]))
+
+
 def _keep_supported(mesh: trimesh.Trimesh, points: np.ndarray, frac: float) -> trimesh.Trimesh:
     parts = mesh.split(only_watertight=False)
     if len(parts) <= 1:
@@ -180,11 +193,10 @@ def reconstruct_with_details(
     grid = _fill_cavities(grid, level)
     mesh = mesh_from_grid(grid, inside="above")
     bar.update(1)
-    # Clean the marching-cubes output first (zero-area faces), then move vertices:
-    # watertightness is a property of the connectivity, which the projection keeps
-    # (merging after it could fuse vertices that meet at sharp creases).
-    mesh.merge_vertices()
-    mesh.update_faces(mesh.nondegenerate_faces())
+    # Clean the marching-cubes output first, then move vertices: watertightness is a
+    # property of the connectivity, which the projection keeps (merging after it could
+    # fuse vertices that meet at sharp creases).
+    _merge_and_drop_collapsed(mesh)
     mesh.remove_unreferenced_vertices()
     mesh = _keep_supported(mesh, pts, min_component)
     if project:

@@ -92,3 +92,25 @@ def test_sign_sweep(shape):
 def test_bad_points(points, match):
     with pytest.raises(ValueError, match=match):
         reconstruct_surface(points)
+
+
+def test_cleanup_keeps_thin_faces_and_drops_collapsed_ones():
+    import trimesh
+
+    from otlip.sdf_mesh._reconstruct import _merge_and_drop_collapsed
+
+    # A tetrahedron whose vertex 0 is split in two, 5e-8 apart (beyond trimesh's merge
+    # tolerance), with two slivers of zero area closing the gap, as marching cubes leaves
+    # them; vertex 5 is an exact copy of vertex 3, whose face collapses once merged.
+    verts = np.array(
+        [[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1], [5e-8, 0, 0], [0, 0, 1]], dtype=float
+    )
+    closed = [[4, 2, 1], [0, 1, 3], [0, 3, 2], [1, 2, 3], [0, 4, 1], [0, 2, 4]]
+    mesh = trimesh.Trimesh(verts, [*closed, [3, 5, 1]], process=False)
+    _merge_and_drop_collapsed(mesh)
+    assert len(mesh.faces) == len(closed)  # only the collapsed face went
+    assert mesh.is_watertight
+    # Dropping faces by area instead would take the slivers and open a hole.
+    by_area = trimesh.Trimesh(verts[:5], closed, process=False)
+    by_area.update_faces(by_area.nondegenerate_faces())
+    assert not by_area.is_watertight
