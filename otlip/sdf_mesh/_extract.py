@@ -289,18 +289,21 @@ def _single_cells(fn, lo, res, spacing, level, lipschitz, slack, cells, node_val
             ok = (gap > r) & in_range[0][dx + 2] & in_range[1][dy + 2] & in_range[2][dz + 2]
             stand_in[flat[ok] + shift] = v[ok]
 
+    def corner_mask(cell_flat):
+        """``[prod(res)]`` bool: the corners of the cells ``cell_flat``."""
+        mark = np.zeros(node_values.shape, dtype=bool)
+        for shift in corner_shift:
+            mark[cell_flat + shift] = True
+        return mark
+
     # The corners of the candidate cells, grouped by parity class.
     cell_flat = cells @ strides
-    mark = np.zeros(node_values.shape, dtype=bool)
-    for shift in corner_shift:
-        mark[cell_flat + shift] = True
-    nodes = np.flatnonzero(mark)
-    del mark
+    nodes = np.flatnonzero(corner_mask(cell_flat))
     i, j, k = np.unravel_index(nodes, res)
     parity = 4 * (i % 2) + 2 * (j % 2) + k % 2
     del i, j, k
-    # The box centres evaluated so far spread their signs first (the odd-odd-odd
-    # corners are among them); then each parity class in turn, even-even-even first.
+    # The box centres evaluated so far (size 4 and up: even-even-even nodes) spread
+    # their signs first; then each parity class in turn, even-even-even first.
     settle(np.flatnonzero(~np.isnan(node_values)))
     for p in (0, 4, 2, 1, 3, 5, 6, 7):
         todo = nodes[parity == p]
@@ -318,10 +321,7 @@ def _single_cells(fn, lo, res, spacing, level, lipschitz, slack, cells, node_val
         all_above &= above
         all_below &= ~above
     crossing = cell_flat[~all_above & ~all_below]
-    mark = np.zeros(node_values.shape, dtype=bool)
-    for shift in corner_shift:
-        mark[crossing + shift] = True
-    missing = np.flatnonzero(mark & np.isnan(node_values))
+    missing = np.flatnonzero(corner_mask(crossing) & np.isnan(node_values))
     if missing.shape[0] > 0:
         n_eval += evaluate(missing)
     return stand_in, n_eval
