@@ -100,8 +100,10 @@ def evaluate(mesh: trimesh.Trimesh, ref: trimesh.Trimesh) -> tuple[float, float,
     return p2p, p2s.chamfer, p2s.p99
 
 
-def run_reconstruction(shapes, inputs, ablation: bool) -> list[tuple]:
-    have_pml = importlib.util.find_spec("pymeshlab") is not None
+def run_reconstruction(
+    shapes, inputs, ablation: bool, detail: bool = False, with_poisson: bool = True
+) -> list[tuple]:
+    have_pml = with_poisson and importlib.util.find_spec("pymeshlab") is not None
     rows = []
     print(
         "| shape | input | method | time (s) | p2p Chamfer % | p2s mean % | p2s p99 % "
@@ -112,7 +114,8 @@ def run_reconstruction(shapes, inputs, ablation: bool) -> list[tuple]:
         ref = reference(shape)
         for kind in inputs:
             pts = make_input(ref, kind)
-            methods = ["otlip"] + (["poisson"] if have_pml else [])
+            methods = ["otlip"] + (["otlip-detail"] if detail else [])
+            methods += ["poisson"] if have_pml else []
             if ablation and kind.startswith("outliers"):
                 methods.append("otlip-thesis-level")
             for method in methods:
@@ -120,7 +123,11 @@ def run_reconstruction(shapes, inputs, ablation: bool) -> list[tuple]:
                 if method == "poisson":
                     mesh = poisson(pts)
                 else:
-                    extra = {"level_quantile": 0.01} if method == "otlip-thesis-level" else {}
+                    extra = {
+                        "otlip": {},
+                        "otlip-detail": {"preset": "detail"},
+                        "otlip-thesis-level": {"level_quantile": 0.01},
+                    }[method]
                     mesh = reconstruct_with_details(pts, seed=0, **extra).mesh
                 wall = time.perf_counter() - t
                 p2p, p2s, p99 = evaluate(mesh, ref)
@@ -177,6 +184,10 @@ def main() -> None:
     parser.add_argument("--no-extraction", action="store_true")
     parser.add_argument("--no-reconstruction", action="store_true")
     parser.add_argument("--ablation", action="store_true", help="also the thesis level rule")
+    parser.add_argument(
+        "--detail", action="store_true", help='also the "detail" preset (rows otlip-detail)'
+    )
+    parser.add_argument("--no-poisson", action="store_true", help="skip the Poisson rows")
     args = parser.parse_args()
     load = os.getloadavg()
     print(
@@ -190,7 +201,7 @@ def main() -> None:
         bad = [i for i in inputs if i not in INPUTS]
         if bad:
             raise SystemExit(f"unknown inputs {bad}; choose from {INPUTS}")
-        run_reconstruction(shapes, inputs, args.ablation)
+        run_reconstruction(shapes, inputs, args.ablation, args.detail, not args.no_poisson)
     if not args.no_extraction:
         run_extraction()
     load = os.getloadavg()

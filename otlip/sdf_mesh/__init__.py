@@ -1,7 +1,8 @@
 """otlip.sdf_mesh: one-class signed distance functions and Lipschitz-certified meshing.
 
 - :class:`OneClassSDF`: 1-Lipschitz network trained with the HKR loss against
-  Newton-Raphson negatives (thesis chapter 5, Alg. 5-7); ``|f|`` estimates the
+  Newton-Raphson negatives (thesis chapter 5, Alg. 5-7), optionally mixed with
+  :func:`far_negatives` (points certainly off the support); ``|f|`` estimates the
   distance to the support of the data, positive inside.
 - :func:`reconstruct_surface`: watertight mesh from a point cloud (no normals).
 - :func:`mesh_from_sdf`: marching cubes (Lewiner) of any field on a box, optionally
@@ -21,15 +22,18 @@ from otlip.sdf_mesh._metrics import (
     normal_consistency,
     surface_metrics,
 )
-from otlip.sdf_mesh._ocsdf import OneClassSDF, certified_auroc, newton_negatives
+from otlip.sdf_mesh._ocsdf import OneClassSDF, certified_auroc, far_negatives, newton_negatives
 from otlip.sdf_mesh._reconstruct import (
+    SURFACE_PRESETS,
     Reconstruction,
+    SurfacePreset,
     reconstruct_surface,
     reconstruct_with_details,
 )
 from otlip.sdf_mesh._shapes import Box, Capsule, Shape, Sphere, Torus, Union
 
 __all__ = [
+    "SURFACE_PRESETS",
     "Box",
     "Capsule",
     "LevelSetGrid",
@@ -38,12 +42,14 @@ __all__ = [
     "Shape",
     "Sphere",
     "SurfaceMetrics",
+    "SurfacePreset",
     "Torus",
     "Union",
     "certified_auroc",
     "chamfer_distance",
     "closest_points",
     "evaluate_grid",
+    "far_negatives",
     "hausdorff_distance",
     "load_mesh",
     "load_point_cloud",

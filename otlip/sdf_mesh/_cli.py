@@ -43,7 +43,12 @@ def _run(args: argparse.Namespace) -> int:
         kwargs["hidden"] = tuple(int(h) for h in args.hidden.split(","))
     start = time.perf_counter()
     rec = reconstruct_with_details(
-        pts, resolution=args.resolution, seed=args.seed, verbose=not args.quiet, **kwargs
+        pts,
+        resolution=args.resolution,
+        seed=args.seed,
+        preset=args.preset,
+        verbose=not args.quiet,
+        **kwargs,
     )
     wall = time.perf_counter() - start
     _export(rec.mesh, out)
@@ -71,6 +76,12 @@ def register(subparsers) -> None:
     p.add_argument("-o", "--output", required=True, help="output mesh (.ply .obj .off .stl ...)")
     p.add_argument("--resolution", type=int, default=200, help="grid nodes along the longest side")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--preset",
+        choices=("robust", "detail"),
+        default="robust",
+        help="robust (default): noisy scans, outliers; detail: clean or sparse clouds, narrow gaps",
+    )
     p.add_argument("--iterations", type=int, default=None, help="training updates")
     p.add_argument("--hidden", default=None, help="hidden widths, e.g. 128,128,128,128")
     p.add_argument("--preview", default=None, help="write a PNG preview here")

@@ -27,7 +27,7 @@ from otlip._progress import progress_bar
 from otlip._validation import check_points
 from otlip.w1 import LipschitzMLP, freeze, hkr_loss
 
-__all__ = ["OneClassSDF", "certified_auroc", "newton_negatives"]
+__all__ = ["OneClassSDF", "certified_auroc", "far_negatives", "newton_negatives"]
 
 
 def _scalar_net(net):
@@ -122,6 +122,10 @@ def _score_grad(net, x):
     return jax.vmap(jax.value_and_grad(_scalar_net(net)))(x)
 
 
+# Candidates drawn for the pool of far negatives (a KD-tree query, under a second in 3-D).
+_POOL = 65536
+
+
 @dataclass(frozen=True)
 class _TrainConfig:
     """Static (hashable) training settings: one compilation per distinct config."""
@@ -132,6 +136,7 @@ class _TrainConfig:
     alpha: float
     refresh_every: int
     chunk: int
+    n_pool_batch: int
 
 
 def _optimizer(learning_rate, n_iter):
@@ -150,9 +155,10 @@ def _optimizer(learning_rate, n_iter):
 @eqx.filter_jit
 def _run_chunk(params, opt_state, z, key, start, consts, cfg: _TrainConfig):
     """``cfg.chunk`` updates of Alg. 7 in one ``lax.scan``."""
-    Xn, margin, lo, hi, learning_rate, n_iter = consts
+    Xn, pool, margin, lo, hi, learning_rate, n_iter = consts
     n, d = Xn.shape
     bs = cfg.batch_size
+    n_pool = cfg.n_pool_batch
     opt = _optimizer(learning_rate, n_iter)
     labels = jnp.concatenate([jnp.ones((bs,)), -jnp.ones((bs,))])
 
@@ -164,7 +170,7 @@ def _run_chunk(params, opt_state, z, key, start, consts, cfg: _TrainConfig):
     def update(carry, inputs):
         p, o, z = carry
         k, it = inputs
-        kz, ke, kx = jax.random.split(k, 3)
+        kz, ke, kx, kp = jax.random.split(k, 4)
 
         def regenerate(_):
             # Frozen copy: the orthogonalization is computed once, not per Newton step.
@@ -177,7 +183,13 @@ def _run_chunk(params, opt_state, z, key, start, consts, cfg: _TrainConfig):
 
         z = jax.lax.cond(it % cfg.refresh_every == 0, regenerate, lambda _: z, None)
         xb = Xn[jax.random.randint(kx, (bs,), 0, n)]
-        loss, g = jax.value_and_grad(loss_fn)(p, xb, z)
+        if n_pool:
+            # The last rows of the negative batch come from the pool of certain negatives.
+            zp = pool[jax.random.randint(kp, (n_pool,), 0, pool.shape[0])]
+            zb = jnp.concatenate([z[: bs - n_pool], zp])
+        else:
+            zb = z
+        loss, g = jax.value_and_grad(loss_fn)(p, xb, zb)
         # optax's bias correction raises a float to an int32 count: allow that
         # promotion here only (the test suite runs with strict promotion).
         with jax.numpy_dtype_promotion("standard"):
@@ -188,6 +200,38 @@ def _run_chunk(params, opt_state, z, key, start, consts, cfg: _TrainConfig):
     its = start + jnp.arange(cfg.chunk, dtype=jnp.int32)
     (params, opt_state, z), losses = jax.lax.scan(update, (params, opt_state, z), (keys, its))
     return params, opt_state, z, jnp.mean(losses)
+
+
+def far_negatives(X, margin, lo, hi, *, radius, size, rng):
+    """Points of the box ``B`` at least ``radius * margin`` from every data point.
+
+    Their label is certain: a point that far from the support has
+    ``f* = margin - d(x, support) <= -(radius - 1) margin`` at the optimum of
+    Theorem 2. Half are uniform in ``B`` (the far field, gaps and cavities), half are
+    data points displaced by a Gaussian of scale ``radius * margin`` (just outside the
+    shell, where the surface is resolved). Newton negatives (Alg. 6) only reach the
+    current boundary, so a region that the network wrongly holds above it (the gap
+    between two legs of an animal) keeps no negative; these fill it.
+
+    Args:
+        X: ``[n, d]`` data.
+        margin: HKR margin (data units).
+        lo: ``[d]`` lower corner of ``B``.
+        hi: ``[d]`` upper corner of ``B``.
+        radius: exclusion radius in margins.
+        size: number of candidates drawn (half of each kind).
+        rng: ``numpy.random.Generator``.
+
+    Returns:
+        ``[m, d]`` negatives, ``m <= size`` (the candidates that passed).
+    """
+    n, d = X.shape
+    half = size // 2
+    uniform = rng.uniform(lo, hi, size=(size - half, d))
+    near = X[rng.integers(0, n, half)] + rng.normal(scale=radius * margin, size=(half, d))
+    cand = np.concatenate([uniform, np.clip(near, lo, hi)])
+    dist, _ = cKDTree(X).query(cand)
+    return cand[dist > radius * margin]
 
 
 @dataclass(frozen=True)
@@ -223,6 +267,13 @@ class OneClassSDF:
             ``K``; 1 regenerates every step).
         batch_size: positives and negatives per update.
         learning_rate: Adam learning rate (cosine-decayed to 1 % over ``n_iter``).
+        far_fraction: fraction of each negative batch drawn from a fixed pool of
+            points at least ``far_radius`` margins from every data point
+            (:func:`far_negatives`) instead of Alg. 6; ``0`` is the thesis's scheme.
+        far_radius: exclusion radius of the pool, in margins (``> 1``).
+        bjorck_iters: Björck steps per layer and update. Every count gives a
+            1-Lipschitz network (:class:`otlip.w1.BjorckDense`); fewer steps are
+            cheaper and leave the layers less exactly orthogonal.
         seed: seed of the initialization and of the negatives.
         verbose: progress bar on stderr.
 
@@ -253,6 +304,9 @@ class OneClassSDF:
         refresh_every: int = 4,
         batch_size: int = 1024,
         learning_rate: float = 5e-3,
+        far_fraction: float = 0.0,
+        far_radius: float = 2.0,
+        bjorck_iters: int = 15,
         seed: int = 0,
         verbose: bool = False,
     ):
@@ -267,6 +321,9 @@ class OneClassSDF:
         self.refresh_every = int(refresh_every)
         self.batch_size = int(batch_size)
         self.learning_rate = float(learning_rate)
+        self.far_fraction = float(far_fraction)
+        self.far_radius = float(far_radius)
+        self.bjorck_iters = int(bjorck_iters)
         self.seed = int(seed)
         self.verbose = bool(verbose)
 
@@ -276,9 +333,20 @@ class OneClassSDF:
             raise ValueError(f"`margin` must be a positive number or None, got {self.margin}")
         if not self.alpha >= 0:
             raise ValueError(f"`alpha` must be >= 0, got {self.alpha}")
-        for name in ("n_newton", "n_iter", "refresh_every", "batch_size", "margin_k"):
+        for name in (
+            "n_newton",
+            "n_iter",
+            "refresh_every",
+            "batch_size",
+            "margin_k",
+            "bjorck_iters",
+        ):
             if getattr(self, name) < 1:
                 raise ValueError(f"`{name}` must be >= 1, got {getattr(self, name)}")
+        if not 0.0 <= self.far_fraction < 1.0:
+            raise ValueError(f"`far_fraction` must lie in [0, 1), got {self.far_fraction}")
+        if not self.far_radius > 1.0:
+            raise ValueError(f"`far_radius` must be > 1 (in margins), got {self.far_radius}")
         if not self.hidden or any(h < 2 or h % 2 for h in self.hidden):
             raise ValueError(f"`hidden` must be non-empty even widths, got {self.hidden}")
 
@@ -324,8 +392,20 @@ class OneClassSDF:
 
         key = jax.random.key(self.seed)
         k_init, k_train = jax.random.split(key)
-        net = LipschitzMLP(d, self.hidden, 1, key=k_init)
+        net = LipschitzMLP(d, self.hidden, 1, key=k_init, n_iter=self.bjorck_iters)
         params, static = eqx.partition(net, eqx.is_inexact_array)
+        n_pool_batch = round(self.far_fraction * self.batch_size)
+        if n_pool_batch:
+            rng = np.random.default_rng(self.seed)
+            pool = far_negatives(X, margin, lo, hi, radius=self.far_radius, size=_POOL, rng=rng)
+            if pool.shape[0] < 2:
+                raise ValueError(
+                    "no point of the domain lies `far_radius` margins away from the data; "
+                    "lower `far_radius` or `far_fraction`, or enlarge `domain`"
+                )
+            pool_n = jnp.asarray(self._norm(pool))
+        else:
+            pool_n = jnp.zeros((1, d), jnp.float32)
         cfg = _TrainConfig(
             static=static,
             batch_size=self.batch_size,
@@ -333,16 +413,18 @@ class OneClassSDF:
             alpha=self.alpha,
             refresh_every=self.refresh_every,
             chunk=100,
+            n_pool_batch=n_pool_batch,
         )
         consts = (
             Xn,
+            pool_n,
             jnp.float32(m_norm),
             lo_n,
             hi_n,
             jnp.float32(self.learning_rate),
             jnp.float32(self.n_iter),
         )
-        opt_state = _optimizer(consts[4], consts[5]).init(params)
+        opt_state = _optimizer(consts[5], consts[6]).init(params)
         bs, chunk = self.batch_size, cfg.chunk
 
         z = jnp.zeros((bs, d), dtype=jnp.float32)

@@ -4,7 +4,8 @@ The cloud samples a surface, so the One-Class SDF ``f`` of Theorem 2 is positive
 a thin shell around it (``f ≈ margin − d(x, surface)``) and negative both outside
 and inside a closed shape. The pipeline:
 
-1. fit :class:`OneClassSDF` on the cloud (negatives in the bounding box grown by 10 %);
+1. fit :class:`OneClassSDF` on the cloud (negatives in the bounding box grown by 10 %;
+   the ``"detail"`` preset draws half of them from points far from every data point);
 2. pick the level ``L = median_i f(x_i) − margin``: half a shell thickness below the
    typical value on the data. The median is blind to up to half of the points being
    outliers (which the thesis's 1st-percentile rule is not: outliers sit lowest);
@@ -14,7 +15,8 @@ and inside a closed shape. The pipeline:
    ``L`` not connected to the border are inside the solid, so only the outer sheet of
    the shell is meshed (watertight);
 5. marching cubes (Lewiner), then two Newton steps per vertex from ``f = L`` to the
-   data level ``median f(x_i)``, which removes the shell's offset;
+   data level (the median of ``f(x_i)``; the upper quartile with ``"detail"``), which
+   removes the shell's offset;
 6. drop connected components that hold under 1 % of the points (outlier bubbles).
 """
 
@@ -42,6 +44,36 @@ _PROJECTION_STEPS = 2
 
 
 @dataclass(frozen=True)
+class SurfacePreset:
+    """A named training and projection setting of :func:`reconstruct_surface` (frozen).
+
+    Attributes:
+        training: :class:`OneClassSDF` parameters (explicit keyword arguments win).
+        projection_quantile: quantile of ``f`` on the points that the vertices are
+            projected to (0.5: the median).
+    """
+
+    training: dict
+    projection_quantile: float
+
+
+# "robust" is the thesis's scheme (Newton negatives only, 1,000 updates): smooth, which
+# keeps noise and outliers from raising bumps. "detail" adds the far-negative pool and
+# twice the updates at a third of the Björck cost: it opens narrow gaps (between a cow's
+# legs, which no Newton negative reaches) and follows sparse samples, but a sharper fit
+# also follows noise and outliers more. Its vertices go to the upper quartile of f on the
+# points, the middle of a noisy shell rather than its outer edge. Measurements of both
+# are in bench/README.md.
+SURFACE_PRESETS = {
+    "robust": SurfacePreset(training={}, projection_quantile=0.5),
+    "detail": SurfacePreset(
+        training={"far_fraction": 0.5, "n_iter": 2000, "bjorck_iters": 5, "learning_rate": 1e-2},
+        projection_quantile=0.75,
+    ),
+}
+
+
+@dataclass(frozen=True)
 class Reconstruction:
     """A reconstructed mesh with what produced it.
 
@@ -49,7 +81,8 @@ class Reconstruction:
         mesh: the watertight (when the shell closes) ``trimesh.Trimesh``.
         model: the fitted :class:`OneClassSDF`.
         level: iso-level ``L`` that was meshed.
-        data_level: median of ``f`` on the points (target of the vertex projection).
+        data_level: the ``projection_quantile`` of ``f`` on the points (target of the
+            vertex projection).
         n_evaluations: network evaluations of the grid extraction.
     """
 
@@ -156,6 +189,8 @@ def reconstruct_with_details(
     min_component: float = 0.01,
     project: bool = True,
     level_quantile: float | None = None,
+    preset: str = "robust",
+    projection_quantile: float | None = None,
     verbose: bool = False,
     **ocsdf_kwargs,
 ) -> Reconstruction:
@@ -164,7 +199,15 @@ def reconstruct_with_details(
     ``level_quantile=None`` uses the robust rule ``median f(x_i) - margin``; a number
     ``q`` uses the ``q``-quantile of ``f`` on the data instead (the thesis's rule is
     ``q = 0.01``, Example 5.2; kept for comparison, it breaks with outliers).
+    ``projection_quantile=None`` takes the preset's.
     """
+    if preset not in SURFACE_PRESETS:
+        raise ValueError(f"`preset` must be one of {sorted(SURFACE_PRESETS)}, got {preset!r}")
+    setting = SURFACE_PRESETS[preset]
+    if projection_quantile is None:
+        projection_quantile = setting.projection_quantile
+    if not 0.0 <= float(projection_quantile) <= 1.0:
+        raise ValueError(f"`projection_quantile` must lie in [0, 1], got {projection_quantile}")
     pts = check_points(points, "points", dim=3, min_points=MIN_POINTS, dtype=np.float64)
     lo, hi = pts.min(axis=0), pts.max(axis=0)
     ext = hi - lo
@@ -172,13 +215,13 @@ def reconstruct_with_details(
         raise ValueError("`points` are flat along an axis (zero extent); cannot mesh them")
     pad = padding * float(np.max(ext))
     box = (lo - pad, hi + pad)
-    kwargs = {"domain": box, "seed": seed, "verbose": verbose}
+    kwargs = {"domain": box, "seed": seed, "verbose": verbose, **setting.training}
     kwargs.update(ocsdf_kwargs)
     model = OneClassSDF(**kwargs).fit(pts)
     f_data = model.score_samples(pts).astype(np.float64)
-    data_level = float(np.median(f_data))
+    data_level = float(np.quantile(f_data, float(projection_quantile)))
     if level_quantile is None:
-        level = data_level - model.margin_
+        level = float(np.median(f_data)) - model.margin_
     else:
         if not 0.0 <= float(level_quantile) <= 1.0:
             raise ValueError(f"`level_quantile` must lie in [0, 1], got {level_quantile}")
@@ -221,9 +264,12 @@ def reconstruct_surface(
         resolution: grid nodes along the longest side of the box.
         seed: seed of the network initialization and of the negatives.
         verbose: progress bars on stderr.
-        **kwargs: ``padding`` (box growth, fraction of the largest extent),
-            ``min_component`` (fraction of the points a component must hold),
-            ``project`` (Newton projection of the vertices), and any
+        **kwargs: ``preset`` (``"robust"``, the default, or ``"detail"``: see
+            ``SURFACE_PRESETS``; robust is ahead on noisy and outlier-ridden clouds,
+            detail on clean ones with narrow gaps and on sparse ones), ``padding``
+            (box growth, fraction of the largest extent), ``min_component``
+            (fraction of the points a component must hold), ``project`` (Newton
+            projection of the vertices), ``projection_quantile``, and any
             :class:`OneClassSDF` parameter (``hidden``, ``n_iter``, ``margin``...).
 
     Returns:

@@ -4,9 +4,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from scipy.spatial.distance import cdist
 from sklearn.metrics import roc_auc_score
 
-from otlip.sdf_mesh import OneClassSDF, certified_auroc
+from otlip.sdf_mesh import OneClassSDF, certified_auroc, far_negatives
 
 from .conftest import sample_inside
 
@@ -123,6 +124,35 @@ def test_predict_api_and_errors():
         OneClassSDF(margin=-1.0).fit(X)
     with pytest.raises(ValueError, match="domain"):
         OneClassSDF(domain=([0, 0], [1, 1])).fit(X)
+    with pytest.raises(ValueError, match="far_fraction"):
+        OneClassSDF(far_fraction=1.0).fit(X)
+    with pytest.raises(ValueError, match="far_radius"):
+        OneClassSDF(far_fraction=0.5, far_radius=1.0).fit(X)
+    with pytest.raises(ValueError, match="bjorck_iters"):
+        OneClassSDF(bjorck_iters=0).fit(X)
+    # A domain inside the data's own neighbourhood has no far point at all.
+    with pytest.raises(ValueError, match="far_radius"):
+        OneClassSDF(far_fraction=0.5, margin=5.0, domain=(-0.1 * np.ones(3), 0.1 * np.ones(3))).fit(
+            X
+        )
+
+
+def test_far_negatives_are_far_and_reach_gaps_and_cavities():
+    from otlip.sdf_mesh import Sphere
+
+    pts = Sphere().sample_surface(2048, seed=0).astype(np.float64)
+    lo, hi = -1.5 * np.ones(3), 1.5 * np.ones(3)
+    margin, radius = 0.05, 2.0
+    z = far_negatives(pts, margin, lo, hi, radius=radius, size=20000, rng=np.random.default_rng(0))
+    # Brute-force distances to every data point (the function uses a KD-tree).
+    dmin = cdist(z, pts).min(axis=1)
+    assert z.shape[0] > 10000
+    assert np.all(dmin > radius * margin)
+    assert np.all((z >= lo) & (z <= hi))
+    r = np.linalg.norm(z, axis=1)
+    # Both sides of the surface are covered: the cavity and the shell's outer edge.
+    assert np.mean(r < 1 - radius * margin) > 0.05
+    assert np.mean(np.abs(r - 1) < 2 * radius * margin) > 0.1
 
 
 def test_newton_step_is_exact_for_affine():

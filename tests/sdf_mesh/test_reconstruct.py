@@ -38,6 +38,36 @@ def test_sphere_mesh_is_lipschitz_certified(sphere_reconstruction):
     assert np.linalg.norm(g, axis=1).max() <= 1 + 1e-4
 
 
+def test_detail_preset_on_the_sphere():
+    from otlip.sdf_mesh import Sphere
+
+    shape = Sphere()
+    pts = shape.sample_surface(2048, seed=0)
+    rec = reconstruct_with_details(pts, resolution=96, seed=0, preset="detail", **FAST)
+    assert rec.model.far_fraction == 0.5 and rec.model.bjorck_iters == 5
+    assert rec.mesh.is_watertight
+    met = surface_metrics(rec.mesh, shape.mesh(), n_samples=20000)
+    assert met.chamfer <= 0.01, met
+    # Fewer Björck steps still give a 1-Lipschitz field.
+    _, g = rec.model.score_and_gradient(shape.sample_box(3000, seed=9, pad=0.2))
+    assert np.linalg.norm(g, axis=1).max() <= 1 + 1e-4
+    # The far pool reaches the cavity: the centre, a radius away from every point, is
+    # negative (a shell, as Theorem 2's optimum), not a solid above the level.
+    centre = rec.model.score_samples(np.zeros((1, 3)))[0]
+    assert centre < rec.level - rec.model.margin_
+    # Vertices go to the upper quartile of f on the points.
+    f = rec.model.score_samples(pts)
+    assert rec.data_level == pytest.approx(float(np.quantile(f.astype(np.float64), 0.75)))
+
+
+def test_bad_preset_and_projection_quantile():
+    pts = np.random.default_rng(0).normal(size=(100, 3))
+    with pytest.raises(ValueError, match="preset"):
+        reconstruct_surface(pts, preset="sharp")
+    with pytest.raises(ValueError, match="projection_quantile"):
+        reconstruct_surface(pts, projection_quantile=1.5)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "shape",
