@@ -82,6 +82,7 @@ def test_cli_mesh(tmp_path, capsys):
     hidden = ",".join(str(h) for h in FAST["hidden"])
     args = ["mesh", str(src), "-o", str(out), "--resolution", "64", "--preview", str(png)]
     args += ["--iterations", str(FAST["n_iter"]), "--hidden", hidden, "--quiet"]
+    args += ["--preset", "detail"]
     assert main(args) == 0
     mesh = load_mesh(out)
     assert mesh.is_watertight
