@@ -175,8 +175,9 @@ def _run_chunk(params, opt_state, z, key, start, consts, cfg: _TrainConfig):
         def regenerate(_):
             # Frozen copy: the orthogonalization is computed once, not per Newton step.
             model = freeze(eqx.combine(jax.lax.stop_gradient(p), cfg.static))
-            z0 = jax.random.uniform(kz, (bs, d), minval=lo[None, :], maxval=hi[None, :])
-            eta = jax.random.uniform(ke, (bs,))
+            # Only the rows the batch uses (the pool fills the rest).
+            z0 = jax.random.uniform(kz, (bs - n_pool, d), minval=lo[None, :], maxval=hi[None, :])
+            eta = jax.random.uniform(ke, (bs - n_pool,))
             return newton_negatives(
                 model, z0, eta, target=-margin, n_steps=cfg.n_newton, lo=lo, hi=hi
             )
@@ -186,7 +187,7 @@ def _run_chunk(params, opt_state, z, key, start, consts, cfg: _TrainConfig):
         if n_pool:
             # The last rows of the negative batch come from the pool of certain negatives.
             zp = pool[jax.random.randint(kp, (n_pool,), 0, pool.shape[0])]
-            zb = jnp.concatenate([z[: bs - n_pool], zp])
+            zb = jnp.concatenate([z, zp])
         else:
             zb = z
         loss, g = jax.value_and_grad(loss_fn)(p, xb, zb)
@@ -394,7 +395,8 @@ class OneClassSDF:
         k_init, k_train = jax.random.split(key)
         net = LipschitzMLP(d, self.hidden, 1, key=k_init, n_iter=self.bjorck_iters)
         params, static = eqx.partition(net, eqx.is_inexact_array)
-        n_pool_batch = round(self.far_fraction * self.batch_size)
+        # At least one Newton negative per batch: the pool never replaces Alg. 6 entirely.
+        n_pool_batch = min(round(self.far_fraction * self.batch_size), self.batch_size - 1)
         if n_pool_batch:
             rng = np.random.default_rng(self.seed)
             pool = far_negatives(X, margin, lo, hi, radius=self.far_radius, size=_POOL, rng=rng)
@@ -427,7 +429,7 @@ class OneClassSDF:
         opt_state = _optimizer(consts[5], consts[6]).init(params)
         bs, chunk = self.batch_size, cfg.chunk
 
-        z = jnp.zeros((bs, d), dtype=jnp.float32)
+        z = jnp.zeros((bs - n_pool_batch, d), dtype=jnp.float32)
         history = []
         bar = progress_bar(self.n_iter, "OneClassSDF fit", verbose=self.verbose)
         done = 0
