@@ -7,7 +7,7 @@ import pytest
 from scipy.spatial.distance import cdist
 from sklearn.metrics import roc_auc_score
 
-from otlip.sdf_mesh import OneClassSDF, certified_auroc, far_negatives
+from otlip.sdf_mesh import OneClassSDF, Sphere, certified_auroc, far_negatives
 
 from .conftest import sample_inside
 
@@ -131,15 +131,12 @@ def test_predict_api_and_errors():
     with pytest.raises(ValueError, match="bjorck_iters"):
         OneClassSDF(bjorck_iters=0).fit(X)
     # A domain inside the data's own neighbourhood has no far point at all.
+    tiny_box = (-0.1 * np.ones(3), 0.1 * np.ones(3))
     with pytest.raises(ValueError, match="far_radius"):
-        OneClassSDF(far_fraction=0.5, margin=5.0, domain=(-0.1 * np.ones(3), 0.1 * np.ones(3))).fit(
-            X
-        )
+        OneClassSDF(far_fraction=0.5, margin=5.0, domain=tiny_box).fit(X)
 
 
 def test_far_negatives_are_far_and_reach_gaps_and_cavities():
-    from otlip.sdf_mesh import Sphere
-
     pts = Sphere().sample_surface(2048, seed=0).astype(np.float64)
     lo, hi = -1.5 * np.ones(3), 1.5 * np.ones(3)
     margin, radius = 0.05, 2.0
