@@ -35,8 +35,12 @@ def _run(args: argparse.Namespace) -> int:
         raise ValueError(f"--preview must end with .png, got {args.preview}")
     if args.resolution < 16:
         raise ValueError(f"--resolution must be >= 16, got {args.resolution}")
+    if args.outlier_radius < 0:
+        raise ValueError(
+            f"--outlier-radius must be >= 0 (0: keep every point), got {args.outlier_radius}"
+        )
     pts = load_point_cloud(args.input, "INPUT")
-    kwargs = {}
+    kwargs = {"outlier_radius": args.outlier_radius or None}
     if args.iterations is not None:
         kwargs["n_iter"] = args.iterations
     if args.hidden is not None:
@@ -57,6 +61,11 @@ def _run(args: argparse.Namespace) -> int:
         f"{len(pts)} points -> {len(m.vertices)} vertices, {len(m.faces)} faces, "
         f"watertight={m.is_watertight}, {wall:.1f} s ({rec.n_evaluations} network evaluations)"
     )
+    if rec.outliers.any():
+        print(
+            f"{int(rec.outliers.sum())} points farther than {args.outlier_radius:g} margins "
+            "from the surface were dropped as outliers and the field refit without them"
+        )
     print(f"mesh written to {out}")
     if args.preview is not None:
         render_preview(args.preview, m, pts, title=Path(args.input).name)
@@ -81,6 +90,13 @@ def register(subparsers) -> None:
         choices=("robust", "detail"),
         default="robust",
         help="robust (default): noisy scans, outliers; detail: clean or sparse clouds, narrow gaps",
+    )
+    p.add_argument(
+        "--outlier-radius",
+        type=float,
+        default=3.0,
+        help="points farther than this many margins from the first surface are dropped and "
+        "the field refit (0: keep every point)",
     )
     p.add_argument("--iterations", type=int, default=None, help="training updates")
     p.add_argument("--hidden", default=None, help="hidden widths, e.g. 128,128,128,128")

@@ -152,11 +152,23 @@ def _optimizer(learning_rate, n_iter):
     return optax.adam(schedule)
 
 
+def _bucket(n: int) -> int:
+    """The power of two ``>= n``: fits on 1,100 or 2,000 points share one compilation."""
+    return 1 << max(0, n - 1).bit_length()
+
+
+def _pad_rows(a, rows: int) -> jax.Array:
+    """``a`` ``[m, d]`` padded with zero rows to ``[rows, d]`` (the rows past ``m``
+    are never sampled: the sampler draws indices below ``m``)."""
+    a = jnp.asarray(a, jnp.float32)
+    return jnp.pad(a, ((0, rows - a.shape[0]), (0, 0)))
+
+
 @eqx.filter_jit
 def _run_chunk(params, opt_state, z, key, start, consts, cfg: _TrainConfig):
     """``cfg.chunk`` updates of Alg. 7 in one ``lax.scan``."""
-    Xn, pool, margin, lo, hi, learning_rate, n_iter = consts
-    n, d = Xn.shape
+    Xn, n_data, pool, n_pool_rows, margin, lo, hi, learning_rate, n_iter = consts
+    d = Xn.shape[1]
     bs = cfg.batch_size
     n_pool = cfg.n_pool_batch
     opt = _optimizer(learning_rate, n_iter)
@@ -183,10 +195,10 @@ def _run_chunk(params, opt_state, z, key, start, consts, cfg: _TrainConfig):
             )
 
         z = jax.lax.cond(it % cfg.refresh_every == 0, regenerate, lambda _: z, None)
-        xb = Xn[jax.random.randint(kx, (bs,), 0, n)]
+        xb = Xn[jax.random.randint(kx, (bs,), 0, n_data)]
         if n_pool:
             # The last rows of the negative batch come from the pool of certain negatives.
-            zp = pool[jax.random.randint(kp, (n_pool,), 0, pool.shape[0])]
+            zp = pool[jax.random.randint(kp, (n_pool,), 0, n_pool_rows)]
             zb = jnp.concatenate([z, zp])
         else:
             zb = z
@@ -275,6 +287,9 @@ class OneClassSDF:
         bjorck_iters: Björck steps per layer and update. Every count gives a
             1-Lipschitz network (:class:`otlip.w1.BjorckDense`); fewer steps are
             cheaper and leave the layers less exactly orthogonal.
+        warm_start: when fitted already, ``fit`` continues from the trained network
+            (``n_iter`` more updates, a fresh optimizer) in the same ``domain_``
+            instead of starting anew; used to refit without outliers.
         seed: seed of the initialization and of the negatives.
         verbose: progress bar on stderr.
 
@@ -308,6 +323,7 @@ class OneClassSDF:
         far_fraction: float = 0.0,
         far_radius: float = 2.0,
         bjorck_iters: int = 15,
+        warm_start: bool = False,
         seed: int = 0,
         verbose: bool = False,
     ):
@@ -325,6 +341,7 @@ class OneClassSDF:
         self.far_fraction = float(far_fraction)
         self.far_radius = float(far_radius)
         self.bjorck_iters = int(bjorck_iters)
+        self.warm_start = bool(warm_start)
         self.seed = int(seed)
         self.verbose = bool(verbose)
 
@@ -371,10 +388,20 @@ class OneClassSDF:
         X = check_points(X, "X", min_points=8, dtype=np.float64)
         n, d = X.shape
         self._check_params(d)
-        lo, hi = self._domain(X)
-        center = 0.5 * (lo + hi)
-        scale = float(0.5 * np.max(hi - lo))
-        self._norm = _Normalizer(center, scale)
+        warm = self.warm_start and hasattr(self, "_trained")
+        if warm:
+            if d != self.n_features_in_:
+                raise ValueError(
+                    f"`X` has {d} features but the warm-started model was fitted on "
+                    f"{self.n_features_in_}"
+                )
+            lo, hi = self.domain_  # the network lives in the previous normalization
+        else:
+            lo, hi = self._domain(X)
+            center = 0.5 * (lo + hi)
+            scale = float(0.5 * np.max(hi - lo))
+            self._norm = _Normalizer(center, scale)
+        scale = self._norm.scale
         if self.margin is None:
             k = min(self.margin_k, n - 1)
             dist, _ = cKDTree(X).query(X, k=k + 1)
@@ -393,7 +420,10 @@ class OneClassSDF:
 
         key = jax.random.key(self.seed)
         k_init, k_train = jax.random.split(key)
-        net = LipschitzMLP(d, self.hidden, 1, key=k_init, n_iter=self.bjorck_iters)
+        if warm:
+            net = self._trained
+        else:
+            net = LipschitzMLP(d, self.hidden, 1, key=k_init, n_iter=self.bjorck_iters)
         params, static = eqx.partition(net, eqx.is_inexact_array)
         # At least one Newton negative per batch: the pool never replaces Alg. 6 entirely.
         n_pool_batch = min(round(self.far_fraction * self.batch_size), self.batch_size - 1)
@@ -405,7 +435,7 @@ class OneClassSDF:
                     "no point of the domain lies `far_radius` margins away from the data; "
                     "lower `far_radius` or `far_fraction`, or enlarge `domain`"
                 )
-            pool_n = jnp.asarray(self._norm(pool))
+            pool_n = _pad_rows(self._norm(pool), _POOL)
         else:
             pool_n = jnp.zeros((1, d), jnp.float32)
         cfg = _TrainConfig(
@@ -418,15 +448,17 @@ class OneClassSDF:
             n_pool_batch=n_pool_batch,
         )
         consts = (
-            Xn,
+            _pad_rows(Xn, _bucket(n)),
+            jnp.int32(n),
             pool_n,
+            jnp.int32(pool.shape[0] if n_pool_batch else 1),
             jnp.float32(m_norm),
             lo_n,
             hi_n,
             jnp.float32(self.learning_rate),
             jnp.float32(self.n_iter),
         )
-        opt_state = _optimizer(consts[5], consts[6]).init(params)
+        opt_state = _optimizer(consts[7], consts[8]).init(params)
         bs, chunk = self.batch_size, cfg.chunk
 
         z = jnp.zeros((bs - n_pool_batch, d), dtype=jnp.float32)
@@ -444,7 +476,8 @@ class OneClassSDF:
             bar.update(step)
             bar.set_postfix(loss=f"{history[-1]:.4g}")
         bar.close()
-        self.net_ = freeze(eqx.combine(params, static))  # inference without Björck
+        self._trained = eqx.combine(params, static)
+        self.net_ = freeze(self._trained)  # inference without Björck
         self.loss_history_ = np.asarray(history)
         self._compile()
         return self

@@ -82,7 +82,7 @@ def test_cli_mesh(tmp_path, capsys):
     hidden = ",".join(str(h) for h in FAST["hidden"])
     args = ["mesh", str(src), "-o", str(out), "--resolution", "64", "--preview", str(png)]
     args += ["--iterations", str(FAST["n_iter"]), "--hidden", hidden, "--quiet"]
-    args += ["--preset", "detail"]
+    args += ["--preset", "detail", "--outlier-radius", "0"]
     assert main(args) == 0
     mesh = load_mesh(out)
     assert mesh.is_watertight
@@ -100,4 +100,6 @@ def test_cli_errors(tmp_path, capsys):
     assert main(["mesh", str(few), "-o", str(tmp_path / "o.ply")]) == 2
     assert "at least" in capsys.readouterr().err
     assert main(["mesh", str(few), "-o", str(tmp_path / "o")]) == 2
+    assert main(["mesh", str(few), "-o", str(tmp_path / "o.ply"), "--outlier-radius", "-1"]) == 2
+    assert "--outlier-radius" in capsys.readouterr().err
     assert not (tmp_path / "o.ply").exists()

@@ -163,3 +163,36 @@ def test_newton_step_is_exact_for_affine():
     )
     # One full Newton step lands exactly on an affine level set (eq. 5.11).
     np.testing.assert_allclose(np.asarray(z) @ np.asarray(w) - 0.5, [-0.1, -0.1], atol=1e-6)
+
+
+def test_warm_start_continues_in_the_same_domain_and_forgets_dropped_points():
+    rng = np.random.default_rng(0)
+    inliers = rng.normal(size=(300, 2))
+    cluster = np.array([4.0, 4.0]) + 0.1 * rng.normal(size=(20, 2))
+    X = np.concatenate([inliers, cluster])
+    probe = rng.uniform(-6, 6, size=(2000, 2))
+    oc = OneClassSDF(hidden=(32, 32), n_iter=300, seed=0).fit(X)
+    domain, before = oc.domain_, oc.score_samples(probe)
+    f_cluster = oc.score_samples(np.array([[4.0, 4.0]]))[0]
+    # A near-frozen continuation (tiny steps) leaves the field where it was: the fit
+    # starts from the trained network, not from a fresh initialization.
+    oc.warm_start, oc.n_iter, oc.learning_rate = True, 100, 1e-8
+    oc.fit(X)
+    np.testing.assert_allclose(oc.score_samples(probe), before, atol=1e-3)
+    # Refit without the cluster: same box (the network lives in its normalization)
+    # although the data shrank, and the cluster's bump is gone.
+    oc.n_iter, oc.learning_rate = 300, 5e-3
+    oc.fit(inliers)
+    for a, b in zip(oc.domain_, domain):
+        np.testing.assert_array_equal(a, b)
+    assert oc.score_samples(np.array([[4.0, 4.0]]))[0] < f_cluster - 5 * oc.margin_
+    _, g = oc.score_and_gradient(probe)
+    assert np.linalg.norm(g, axis=1).max() <= 1 + 1e-4
+    with pytest.raises(ValueError, match="features"):
+        oc.fit(rng.normal(size=(50, 3)))
+
+
+def test_fits_of_close_sizes_share_one_compilation():
+    from otlip.sdf_mesh._ocsdf import _bucket
+
+    assert [_bucket(n) for n in (1, 2, 3, 1024, 1025, 2458)] == [1, 2, 4, 1024, 2048, 4096]
