@@ -10,9 +10,14 @@ compilation) of
 * ott-jax's entropic map against a 4,096-point Sobol ball grid (eps = 0.1, 0.01,
   0.001) and ott-jax's OTCP (banana, the data set of the issue's anchors);
 * the neural estimator at larger n (fit-time growth; ``--large`` adds n = 100,000);
-* the conditional estimator against a per-x binned discrete estimator.
+* the conditional estimator against a per-x binned discrete estimator;
+* ``--sections seeds``: the banana over several data seeds, the neural estimator
+  and ott-jax's eps = 0.001 map on the same samples (paired differences), and a
+  near-oracle map (fitted on 100,000 points of an unrelated seed) recalibrated on
+  each 4,000-point sample, which shows how much of the error the sample alone
+  makes.
 
-Usage: ``.venv/bin/python bench/quantiles.py [--quick] [--large]``.
+Usage: ``.venv/bin/python bench/quantiles.py [--quick] [--large] [--sections ...] [--seeds N]``.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from otlip.quantiles import (
+    Calibration,
     CenterOutward,
     ConditionalCenterOutward,
     banana,
@@ -100,26 +106,29 @@ def _standardize(y, ref):
     return (y - m) / s
 
 
-def bench_ott(n=4000):
+def ott_entropic_coverage(y, yt, eps):
+    """Coverage of ott-jax's entropic center-outward map fitted on ``y``, tested on ``yt``."""
     from ott.tools.conformal import sobol_ball_sampler
     from ott.tools.soft_sort import multivariate_cdf_quantile_maps
-
-    header(f"ott-jax entropic maps on the banana, n = {n} (4,096-point Sobol ball grid)")
-    y, yt = banana(n, seed=0), banana(20_000, seed=1)
-    ys, yts = jnp.asarray(_standardize(y, y)), jnp.asarray(_standardize(yt, y))
 
     def ball(rng, shape):
         return sobol_ball_sampler(rng, shape)[0]
 
+    ys, yts = jnp.asarray(_standardize(y, y)), jnp.asarray(_standardize(yt, y))
+    pot = multivariate_cdf_quantile_maps(
+        ys, target_sampler=ball, rng=jax.random.key(0), num_target_samples=4096, epsilon=eps
+    )
+    r = np.linalg.norm(np.asarray(pot.transport(yts, forward=True)), axis=1)
+    return np.mean(r[:, None] <= TAUS[None, :], axis=0)
+
+
+def bench_ott(n=4000):
+    header(f"ott-jax entropic maps on the banana, n = {n} (4,096-point Sobol ball grid)")
+    y, yt = banana(n, seed=0), banana(20_000, seed=1)
     for eps in (0.1, 0.01, 0.001):
         t = time.perf_counter()
-        pot = multivariate_cdf_quantile_maps(
-            ys, target_sampler=ball, rng=jax.random.key(0), num_target_samples=4096, epsilon=eps
-        )
-        r = np.linalg.norm(np.asarray(pot.transport(yts, forward=True)), axis=1)
-        secs = time.perf_counter() - t
-        cov = np.mean(r[:, None] <= TAUS[None, :], axis=0)
-        row(f"ott entropic eps={eps:g}", "banana", n, cov, secs)
+        cov = ott_entropic_coverage(y, yt, eps)
+        row(f"ott entropic eps={eps:g}", "banana", n, cov, time.perf_counter() - t)
     print(
         "\nanchors of the issue (coverage at 0.5 / 0.9, wall s): "
         + "; ".join(f"{k}: {a:.3f} / {b:.3f} ({s:.0f} s)" for k, (a, b, s) in ANCHORS.items())
@@ -160,6 +169,74 @@ def bench_scaling(sizes):
         row("neural (default)", "banana", n, model.coverage(yt, TAUS), fit_s)
     per_k = ", ".join(f"n={n}: {s / n * 1000:.2f} s per 1k points" for n, s in zip(sizes, times))
     print(f"\nfit time per 1,000 points: {per_k}")
+
+
+def _mean_se(values) -> str:
+    v = np.asarray(values, dtype=np.float64)
+    return f"{v.mean():.4f} ± {v.std(ddof=1) / np.sqrt(v.size):.4f}"
+
+
+def bench_seeds(n_seeds, n=4000):
+    """Banana over data seeds: ours, ott eps = 0.001 and a recalibrated near-oracle map."""
+    print(f"\n### banana over data seeds 0-{n_seeds - 1} (n = {n}, test: 20,000 of seed + 1)\n")
+    t = time.perf_counter()
+    # Near-oracle: a map fitted on 100,000 points of a seed no sample below uses.
+    oracle = CenterOutward(seed=0).fit(banana(100_000, seed=1000))
+    print(
+        f"near-oracle map: default CenterOutward on 100,000 points of seed 1000, "
+        f"{time.perf_counter() - t:.1f} s\n"
+    )
+    print(
+        "| data seed | neural (default): coverage, worst, s | ott eps=0.001: coverage, worst, s "
+        "| near-oracle, recalibrated on this sample: coverage, worst |"
+    )
+    print("|---|---|---|---|")
+    ours, ott, orc = [], [], []
+    for s in range(n_seeds):
+        y, yt = banana(n, seed=s), banana(20_000, seed=s + 1)
+        t = time.perf_counter()
+        cov_ours = CenterOutward(seed=0).fit(y).coverage(yt, TAUS)
+        t_ours = time.perf_counter() - t
+        t = time.perf_counter()
+        cov_ott = ott_entropic_coverage(y, yt, 0.001)
+        t_ott = time.perf_counter() - t
+        # Same map, levels read off this sample's ranks (what calibration="train" does).
+        cal = Calibration(raw=np.sort(oracle.rank(y)))
+        r = cal(oracle.rank(yt))
+        cov_orc = np.mean(r[:, None] <= TAUS[None, :], axis=0)
+        ours.append((worst(cov_ours), t_ours, cov_ours[0]))
+        ott.append((worst(cov_ott), t_ott, cov_ott[0]))
+        orc.append(worst(cov_orc))
+
+        def fmt(c):
+            return " ".join(f"{x:.3f}" for x in c)
+
+        print(
+            f"| {s} | {fmt(cov_ours)}, {worst(cov_ours):.4f}, {t_ours:.1f} "
+            f"| {fmt(cov_ott)}, {worst(cov_ott):.4f}, {t_ott:.1f} "
+            f"| {fmt(cov_orc)}, {worst(cov_orc):.4f} |",
+            flush=True,
+        )
+    w_ours, w_ott = np.array([o[0] for o in ours]), np.array([o[0] for o in ott])
+    print(
+        f"\nmean worst error ± standard error over {n_seeds} seeds: neural {_mean_se(w_ours)}, "
+        f"ott eps=0.001 {_mean_se(w_ott)}, near-oracle recalibrated {_mean_se(orc)}"
+    )
+    print(
+        f"paired difference neural - ott: {_mean_se(w_ours - w_ott)} "
+        f"(neural better on {int(np.sum(w_ours < w_ott))} of {n_seeds} seeds)"
+    )
+    print(
+        f"coverage at tau = 0.25, mean: neural {_mean_se([o[2] for o in ours])}, "
+        f"ott {_mean_se([o[2] for o in ott])}; binomial standard error of one sample "
+        f"{np.sqrt(0.25 * 0.75 / n):.4f}"
+    )
+    print(
+        f"seeds with worst error <= 0.015: neural {int(np.sum(w_ours <= 0.015))}, "
+        f"ott {int(np.sum(w_ott <= 0.015))}, near-oracle {int(np.sum(np.array(orc) <= 0.015))}"
+    )
+    t_o, t_t = np.mean([o[1] for o in ours]), np.mean([o[1] for o in ott])
+    print(f"mean wall time: neural {t_o:.1f} s, ott {t_t:.1f} s (ratio {t_t / t_o:.1f}x)")
 
 
 def _binned_discrete_cov(X, Y, Xt, Yt, bins):
@@ -211,8 +288,9 @@ def main() -> None:
     parser.add_argument(
         "--sections",
         default="neural,discrete,ott,otcp,scaling,conditional",
-        help="comma-separated subset of the sections to run",
+        help="comma-separated subset of the sections to run (also: seeds)",
     )
+    parser.add_argument("--seeds", type=int, default=12, help="data seeds of the seeds section")
     args = parser.parse_args()
     sections = set(args.sections.split(","))
     load = os.getloadavg()
@@ -236,6 +314,8 @@ def main() -> None:
         bench_scaling([4000, 16_000] + ([100_000] if args.large else []))
     if "conditional" in sections:
         bench_conditional()
+    if "seeds" in sections:
+        bench_seeds(args.seeds)
     load = os.getloadavg()
     print(
         f"\ntotal {time.perf_counter() - start:.0f} s; load average at the end "
