@@ -14,9 +14,11 @@ and inside a closed shape. The pipeline:
 4. close the border (border nodes set below ``L``) and fill the cavities: cells below
    ``L`` not connected to the border are inside the solid, so only the outer sheet of
    the shell is meshed (watertight);
-5. marching cubes (Lewiner), then two Newton steps per vertex from ``f = L`` to the
-   data level (the median of ``f(x_i)``; the upper quartile with ``"detail"``), which
-   removes the shell's offset;
+5. marching cubes (Lewiner), then each vertex moves to the data: where ``f`` has a
+   crest within 1.5 margins inwards (a shell field, negative on both sides of the
+   points), to that crest, the middle of the points; elsewhere (a solid field) by two
+   Newton steps from ``f = L`` to the data level (the median of ``f(x_i)``; the upper
+   quartile with ``"detail"``). Both remove the shell's offset;
 6. drop connected components that hold under 1 % of the points (outlier bubbles);
 7. points farther than ``outlier_radius`` margins (3) from that surface are outliers:
    their bubbles are gone, but as positives they still lift the field around them and
@@ -49,6 +51,11 @@ MIN_POINTS = 16
 _PROJECTION_STEPS = 2
 # Share of the points that must lie past ``outlier_radius`` for the refit to run.
 _MIN_OUTLIERS = 0.01
+# Crest search of ``_to_crest``: how far inwards (margins) and at how many points. From
+# the meshed level (one margin below the data) a shell's crest lies about one margin in;
+# 1.5 keeps the search off the opposite sheet of thin parts.
+_CREST_REACH = 1.5
+_CREST_SAMPLES = 16
 
 
 @dataclass(frozen=True)
@@ -169,6 +176,40 @@ def _project(model: OneClassSDF, verts: np.ndarray, target: float) -> np.ndarray
         step = (target - f.astype(np.float64)) / sq
         verts = verts + step[:, None] * g
     return verts
+
+
+def _to_crest(model: OneClassSDF, verts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Move vertices inwards, along ``∇f``, to the first crest of ``f`` within reach.
+
+    Where the field is a shell (negative on both sides of the cloud: sparse samples,
+    the far-negative pool of ``"detail"``), its crest is the middle of the points, and
+    a level set sags between sparse samples or sits on the outer edge of a noisy band
+    whatever the level. ``f`` is sampled at ``_CREST_SAMPLES`` steps over
+    ``_CREST_REACH`` margins and the first maximum refined by a parabola. Where ``f``
+    still rises at the end (a solid field, whose level sets are the surface) or falls
+    at once, there is no crest: those vertices keep their place.
+
+    Returns:
+        ``(verts [m, 3], found [m] bool)``.
+    """
+    _, g = model.score_and_gradient(verts)
+    g = g.astype(np.float64)
+    u = g / np.maximum(np.linalg.norm(g, axis=1, keepdims=True), 1e-12)
+    ts = np.linspace(0.0, _CREST_REACH * model.margin_, _CREST_SAMPLES)
+    probes = verts[:, None, :] + ts[None, :, None] * u[:, None, :]
+    f = model.score_samples(probes.reshape(-1, 3)).reshape(len(verts), -1).astype(np.float64)
+    falls = np.diff(f, axis=1) < 0
+    first = np.argmax(falls, axis=1)  # index of the first maximum where any fall exists
+    found = falls.any(axis=1) & (first > 0)
+    rows = np.arange(len(verts))
+    i = np.clip(first, 1, len(ts) - 2)
+    fm, f0, fp = f[rows, i - 1], f[rows, i], f[rows, i + 1]
+    curv = fm - 2.0 * f0 + fp
+    safe = np.where(curv < 0, curv, -1.0)
+    offset = np.where(curv < 0, np.clip(0.5 * (fm - fp) / safe, -1.0, 1.0), 0.0)
+    t = (i + offset) * (ts[1] - ts[0])
+    moved = verts + t[:, None] * u
+    return np.where(found[:, None], moved, verts), found
 
 
 def _merge_and_drop_collapsed(mesh: trimesh.Trimesh) -> None:
@@ -312,7 +353,11 @@ def _extract(
     mesh.remove_unreferenced_vertices()
     mesh = _keep_supported(mesh, pts, min_component)
     if project:
-        mesh.vertices = _project(model, np.asarray(mesh.vertices), data_level)
+        verts = np.asarray(mesh.vertices)
+        crest, found = _to_crest(model, verts)
+        projected = _project(model, verts[~found], data_level)
+        crest[~found] = projected
+        mesh.vertices = crest
     bar.update(1)
     bar.close()
     return mesh, level, data_level, grid.n_evaluations

@@ -176,3 +176,42 @@ def test_cleanup_keeps_thin_faces_and_drops_collapsed_ones():
     by_area = trimesh.Trimesh(verts[:5], closed, process=False)
     by_area.update_faces(by_area.nondegenerate_faces())
     assert not by_area.is_watertight
+
+
+class _AnalyticField:
+    """Stands in for a fitted OneClassSDF: ``f`` and its gradient from a radial profile."""
+
+    def __init__(self, profile, margin):
+        self.profile, self.margin_ = profile, margin
+
+    def score_samples(self, x):
+        return self.profile(np.linalg.norm(x, axis=1))
+
+    def score_and_gradient(self, x):
+        r = np.linalg.norm(x, axis=1)
+        h = 1e-6
+        slope = (self.profile(r + h) - self.profile(r - h)) / (2 * h)
+        return self.profile(r), slope[:, None] * x / r[:, None]
+
+
+def test_crest_step_moves_shell_vertices_to_the_points_and_leaves_solid_ones():
+    from otlip.sdf_mesh._reconstruct import _to_crest
+
+    rng = np.random.default_rng(0)
+    dirs = rng.normal(size=(200, 3))
+    dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
+    margin = 0.1
+    # Shell around the unit sphere with a smooth crest on it (the data); the meshed
+    # level sits one margin out, at radius 1.1.
+    shell = _AnalyticField(lambda r: margin - np.sqrt((r - 1.0) ** 2 + 0.02**2), margin)
+    moved, found = _to_crest(shell, 1.1 * dirs)
+    assert found.all()
+    # Sampling step 1.5 margins / 15 = 0.01; the parabola refines well below it.
+    np.testing.assert_allclose(np.linalg.norm(moved, axis=1), 1.0, atol=2e-3)
+    # Directions are kept (the step is along the radial gradient).
+    np.testing.assert_allclose(np.sum(moved * dirs, axis=1), np.linalg.norm(moved, axis=1))
+    # A solid field rises all the way in: no crest, vertices untouched.
+    solid = _AnalyticField(lambda r: 1.0 - r, margin)
+    kept, found = _to_crest(solid, 1.1 * dirs)
+    assert not found.any()
+    np.testing.assert_array_equal(kept, 1.1 * dirs)
