@@ -309,8 +309,11 @@ def reconstruct_with_details(
         # Under 1 % that far (the tail of a noisy cloud, a point or two on a feature the
         # mesh rounds off) is not worth a refit; it would only sharpen a smooth fit.
         if far.sum() >= _MIN_OUTLIERS * len(pts) and (~far).sum() >= MIN_POINTS:
+            settings = (model.warm_start, model.n_iter)
             model.warm_start, model.n_iter = True, int(refit_iters)
             model.fit(pts[~far])
+            # The returned model refits from scratch with its own settings, as built.
+            model.warm_start, model.n_iter = settings
         else:
             far[:] = False
     mesh, level, data_level, n_evals = extract(model, pts[~far], resolution=resolution)
@@ -355,8 +358,8 @@ def _extract(
     if project:
         verts = np.asarray(mesh.vertices)
         crest, found = _to_crest(model, verts)
-        projected = _project(model, verts[~found], data_level)
-        crest[~found] = projected
+        if not found.all():
+            crest[~found] = _project(model, verts[~found], data_level)
         mesh.vertices = crest
     bar.update(1)
     bar.close()

@@ -86,6 +86,8 @@ def test_outliers_are_dropped_and_the_field_refit():
     # that bulged the surface towards them are gone).
     sink = kept.model.score_samples(pts[flagged]) - rec.model.score_samples(pts[flagged])
     assert np.median(sink) > rec.model.margin_
+    # The refit's continuation settings do not stick to the returned model.
+    assert not rec.model.warm_start and rec.model.n_iter == kept.model.n_iter
     with pytest.raises(ValueError, match="outlier_radius"):
         reconstruct_surface(pts, outlier_radius=0.0)
     with pytest.raises(ValueError, match="refit_iters"):
@@ -215,3 +217,29 @@ def test_crest_step_moves_shell_vertices_to_the_points_and_leaves_solid_ones():
     kept, found = _to_crest(solid, 1.1 * dirs)
     assert not found.any()
     np.testing.assert_array_equal(kept, 1.1 * dirs)
+
+
+def test_extraction_of_an_analytic_shell_puts_every_vertex_on_its_crest():
+    from otlip.sdf_mesh import Sphere
+    from otlip.sdf_mesh._reconstruct import _extract
+
+    margin = 0.1
+    shell = _AnalyticField(lambda r: margin - np.sqrt((r - 1.0) ** 2 + 0.02**2), margin)
+    pts = Sphere().sample_surface(512, seed=0)
+    box = (np.full(3, -1.4), np.full(3, 1.4))
+    mesh, level, data_level, _ = _extract(
+        shell,
+        pts,
+        box=box,
+        resolution=48,
+        min_component=0.01,
+        project=True,
+        level_quantile=None,
+        projection_quantile=0.5,
+        verbose=False,
+    )
+    # Every vertex of the outer sheet (f = L, radius about 1.12) finds the crest, so the
+    # level projection has nothing left to do.
+    assert level == pytest.approx(data_level - margin)
+    assert mesh.is_watertight
+    np.testing.assert_allclose(np.linalg.norm(mesh.vertices, axis=1), 1.0, atol=2e-3)
