@@ -61,6 +61,11 @@ DATASETS = {
 }
 
 
+def coverage_of(ranks: np.ndarray) -> np.ndarray:
+    """Empirical coverage of ``{rank <= tau}`` for each tau of ``TAUS``."""
+    return np.mean(np.asarray(ranks)[:, None] <= TAUS[None, :], axis=0)
+
+
 def worst(cov: np.ndarray) -> float:
     return float(np.max(np.abs(np.asarray(cov) - TAUS)))
 
@@ -119,7 +124,7 @@ def ott_entropic_coverage(y, yt, eps):
         ys, target_sampler=ball, rng=jax.random.key(0), num_target_samples=4096, epsilon=eps
     )
     r = np.linalg.norm(np.asarray(pot.transport(yts, forward=True)), axis=1)
-    return np.mean(r[:, None] <= TAUS[None, :], axis=0)
+    return coverage_of(r)
 
 
 def bench_ott(n=4000):
@@ -203,7 +208,7 @@ def bench_seeds(n_seeds, n=4000):
         # Same map, levels read off this sample's ranks (what calibration="train" does).
         cal = Calibration(raw=np.sort(oracle.rank(y)))
         r = cal(oracle.rank(yt))
-        cov_orc = np.mean(r[:, None] <= TAUS[None, :], axis=0)
+        cov_orc = coverage_of(r)
         ours.append((worst(cov_ours), t_ours, cov_ours[0]))
         ott.append((worst(cov_ott), t_ott, cov_ott[0]))
         orc.append(worst(cov_orc))
@@ -265,8 +270,8 @@ def bench_conditional(n=4000):
     strata = [(Xt[:, 0] >= lo) & (Xt[:, 0] < lo + 0.5) for lo in (-1.0, -0.5, 0.0, 0.5)]
 
     def report(name, ranks, secs):
-        cov = np.mean(ranks[:, None] <= TAUS[None, :], axis=0)
-        w = max(worst(np.mean(ranks[s][:, None] <= TAUS[None, :], axis=0)) for s in strata)
+        cov = coverage_of(ranks)
+        w = max(worst(coverage_of(ranks[s])) for s in strata)
         print(
             f"| {name} | {' '.join(f'{c:.3f}' for c in cov)} | {w:.3f} | {secs:.1f} |", flush=True
         )
