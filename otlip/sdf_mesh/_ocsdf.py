@@ -398,9 +398,7 @@ class OneClassSDF:
             lo, hi = self.domain_  # the network lives in the previous normalization
         else:
             lo, hi = self._domain(X)
-            center = 0.5 * (lo + hi)
-            scale = float(0.5 * np.max(hi - lo))
-            self._norm = _Normalizer(center, scale)
+            self._norm = _Normalizer(0.5 * (lo + hi), float(0.5 * np.max(hi - lo)))
         scale = self._norm.scale
         if self.margin is None:
             k = min(self.margin_k, n - 1)
@@ -447,6 +445,7 @@ class OneClassSDF:
             chunk=100,
             n_pool_batch=n_pool_batch,
         )
+        learning_rate, total_updates = jnp.float32(self.learning_rate), jnp.float32(self.n_iter)
         consts = (
             _pad_rows(Xn, _bucket(n)),
             jnp.int32(n),
@@ -455,10 +454,10 @@ class OneClassSDF:
             jnp.float32(m_norm),
             lo_n,
             hi_n,
-            jnp.float32(self.learning_rate),
-            jnp.float32(self.n_iter),
+            learning_rate,
+            total_updates,
         )
-        opt_state = _optimizer(consts[7], consts[8]).init(params)
+        opt_state = _optimizer(learning_rate, total_updates).init(params)
         bs, chunk = self.batch_size, cfg.chunk
 
         z = jnp.zeros((bs - n_pool_batch, d), dtype=jnp.float32)
