@@ -89,6 +89,8 @@ def certified_auroc(scores_in, scores_out, eps=0.0):
     >>> float(certified_auroc(np.array([2.0, 3.0]), np.array([0.0, 1.0]), 0.0))
     1.0
     >>> float(certified_auroc(np.array([2.0, 3.0]), np.array([0.0, 1.0]), 0.75))
+    0.75
+    >>> float(certified_auroc(np.array([2.0, 3.0]), np.array([0.0, 1.0]), 1.0))
     0.5
     """
     s_in = np.sort(np.asarray(scores_in, dtype=np.float64).reshape(-1))
