@@ -2,6 +2,10 @@
 
 Run:  .venv/bin/python bench/sdf_mesh.py [--shapes torus,capsule,bunny,cow,airplane,bone]
       [--inputs clean,noise1,outliers10,sparse256,noise3,outliers20] [--no-extraction]
+      [--robust] [--detail]
+
+Rows ``otlip`` are the default (``preset="auto"``; the column ``preset`` says which
+preset it picked), ``otlip-robust`` and ``otlip-detail`` force a preset.
 
 Needs the bench extra for the baseline and the real meshes: `pip install pymeshlab`
 (GPL; only imported here, its sample meshes are read from the installed wheel at run
@@ -13,7 +17,8 @@ Figures, all divided by the bounding-box diagonal D of the clean reference mesh 
     the issue's anchors; a perfect mesh scores about 0.3 % at 20k samples);
   * p2s mean / p99 = mean / 99th percentile of the pooled symmetric point-to-mesh
     distances (20,000 samples of each mesh against the other mesh's triangles);
-  * watertight (trimesh), time = fit + extraction wall-clock seconds.
+  * watertight (trimesh), time = fit + extraction wall-clock seconds (for ``otlip``,
+    including the preset choice).
 """
 
 from __future__ import annotations
@@ -101,41 +106,49 @@ def evaluate(mesh: trimesh.Trimesh, ref: trimesh.Trimesh) -> tuple[float, float,
 
 
 def run_reconstruction(
-    shapes, inputs, ablation: bool, detail: bool = False, with_poisson: bool = True
+    shapes,
+    inputs,
+    ablation: bool,
+    detail: bool = False,
+    with_poisson: bool = True,
+    robust: bool = False,
 ) -> list[tuple]:
     have_pml = with_poisson and importlib.util.find_spec("pymeshlab") is not None
     rows = []
     print(
         "| shape | input | method | time (s) | p2p Chamfer % | p2s mean % | p2s p99 % "
-        "| watertight |"
+        "| watertight | preset |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     for shape in shapes:
         ref = reference(shape)
         for kind in inputs:
             pts = make_input(ref, kind)
-            methods = ["otlip"] + (["otlip-detail"] if detail else [])
+            methods = ["otlip"] + (["otlip-robust"] if robust else [])
+            methods += ["otlip-detail"] if detail else []
             methods += ["poisson"] if have_pml else []
             if ablation and kind.startswith("outliers"):
                 methods.append("otlip-thesis-level")
             for method in methods:
                 t = time.perf_counter()
                 if method == "poisson":
-                    mesh = poisson(pts)
+                    mesh, preset = poisson(pts), "-"
                 else:
                     extra = {
                         "otlip": {},
+                        "otlip-robust": {"preset": "robust"},
                         "otlip-detail": {"preset": "detail"},
                         "otlip-thesis-level": {"level_quantile": 0.01},
                     }[method]
-                    mesh = reconstruct_with_details(pts, seed=0, **extra).mesh
+                    rec = reconstruct_with_details(pts, seed=0, **extra)
+                    mesh, preset = rec.mesh, rec.preset
                 wall = time.perf_counter() - t
                 p2p, p2s, p99 = evaluate(mesh, ref)
                 row = (shape, kind, method, wall, p2p, p2s, p99, mesh.is_watertight)
                 rows.append(row)
                 print(
                     f"| {shape} | {kind} | {method} | {wall:.1f} | {100 * p2p:.3f} | "
-                    f"{100 * p2s:.3f} | {100 * p99:.3f} | {mesh.is_watertight} |",
+                    f"{100 * p2s:.3f} | {100 * p99:.3f} | {mesh.is_watertight} | {preset} |",
                     flush=True,
                 )
     return rows
@@ -185,6 +198,9 @@ def main() -> None:
     parser.add_argument("--no-reconstruction", action="store_true")
     parser.add_argument("--ablation", action="store_true", help="also the thesis level rule")
     parser.add_argument(
+        "--robust", action="store_true", help='also the "robust" preset (rows otlip-robust)'
+    )
+    parser.add_argument(
         "--detail", action="store_true", help='also the "detail" preset (rows otlip-detail)'
     )
     parser.add_argument("--no-poisson", action="store_true", help="skip the Poisson rows")
@@ -201,7 +217,9 @@ def main() -> None:
         bad = [i for i in inputs if i not in INPUTS]
         if bad:
             raise SystemExit(f"unknown inputs {bad}; choose from {INPUTS}")
-        run_reconstruction(shapes, inputs, args.ablation, args.detail, not args.no_poisson)
+        run_reconstruction(
+            shapes, inputs, args.ablation, args.detail, not args.no_poisson, args.robust
+        )
     if not args.no_extraction:
         run_extraction()
     load = os.getloadavg()

@@ -1,6 +1,6 @@
 """Per-stage wall time of one ``reconstruct_with_details`` call in a fresh process.
 
-Run:  .venv/bin/python bench/sdf_stages.py [--shape torus] [--input outliers10] [--preset robust]
+Run:  .venv/bin/python bench/sdf_stages.py [--shape torus] [--input outliers10] [--preset auto]
 
 What a user's single run costs, compilation included: the first fit, the half-resolution
 surface that finds the outliers, the refit without them (when it runs) and the final
@@ -29,7 +29,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--shape", default="torus")
     ap.add_argument("--input", default="outliers10", choices=INPUTS)
-    ap.add_argument("--preset", default="robust", choices=sorted(recon.SURFACE_PRESETS))
+    presets = ["auto", *sorted(recon.SURFACE_PRESETS)]
+    ap.add_argument("--preset", default="auto", choices=presets)
     args = ap.parse_args()
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, load {os.getloadavg()}")
     stages = []
@@ -52,7 +53,7 @@ def main() -> None:
     t = time.perf_counter()
     rec = recon.reconstruct_with_details(pts, seed=0, preset=args.preset)
     total = time.perf_counter() - t
-    print(f"{args.shape} / {args.input} / {args.preset}: {len(pts)} points")
+    print(f"{args.shape} / {args.input} / {args.preset} -> {rec.preset}: {len(pts)} points")
     for name, sec in stages:
         print(f"  {name}: {sec:.1f} s")
     print(f"  total {total:.1f} s, {int(rec.outliers.sum())} points dropped as outliers")

@@ -27,6 +27,7 @@ from otlip.sdf_mesh._reconstruct import (
     SURFACE_PRESETS,
     Reconstruction,
     SurfacePreset,
+    choose_preset,
     reconstruct_surface,
     reconstruct_with_details,
 )
@@ -47,6 +48,7 @@ __all__ = [
     "Union",
     "certified_auroc",
     "chamfer_distance",
+    "choose_preset",
     "closest_points",
     "evaluate_grid",
     "far_negatives",

@@ -66,7 +66,7 @@ def _run(args: argparse.Namespace) -> int:
             f"{int(rec.outliers.sum())} points farther than {args.outlier_radius:g} margins "
             "from the surface were dropped as outliers and the field refit without them"
         )
-    print(f"mesh written to {out}")
+    print(f"preset {rec.preset}; mesh written to {out}")
     if args.preview is not None:
         render_preview(args.preview, m, pts, title=Path(args.input).name)
         print(f"preview written to {args.preview}")
@@ -87,9 +87,10 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
         "--preset",
-        choices=("robust", "detail"),
-        default="robust",
-        help="robust (default): noisy scans, outliers; detail: clean or sparse clouds, narrow gaps",
+        choices=("auto", "robust", "detail"),
+        default="auto",
+        help="auto (default): robust when the cloud has isolated points (outliers), else "
+        "detail; robust: outliers, heavy noise; detail: clean or sparse clouds, narrow gaps",
     )
     p.add_argument(
         "--outlier-radius",

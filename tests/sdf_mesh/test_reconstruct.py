@@ -43,7 +43,9 @@ def test_detail_preset_on_the_sphere():
 
     shape = Sphere()
     pts = shape.sample_surface(2048, seed=0)
-    rec = reconstruct_with_details(pts, resolution=96, seed=0, preset="detail", **FAST)
+    # The default preset ("auto") picks "detail" on a clean cloud.
+    rec = reconstruct_with_details(pts, resolution=96, seed=0, **FAST)
+    assert rec.preset == "detail"
     assert rec.model.far_fraction == 0.5 and rec.model.bjorck_iters == 5
     assert rec.mesh.is_watertight
     met = surface_metrics(rec.mesh, shape.mesh(), n_samples=20000)
@@ -71,6 +73,8 @@ def test_outliers_are_dropped_and_the_field_refit():
     kw = dict(resolution=96, seed=0, refit_iters=400, **FAST)
     rec = reconstruct_with_details(pts, **kw)
     kept = reconstruct_with_details(pts, outlier_radius=None, **kw)
+    # The default preset ("auto") sees the isolated points and picks "robust".
+    assert rec.preset == kept.preset == "robust"
     assert not kept.outliers.any()
     flagged = rec.outliers
     # Flagged points lie > 3 margins from the surface; the sphere's own samples never
@@ -92,6 +96,33 @@ def test_outliers_are_dropped_and_the_field_refit():
         reconstruct_surface(pts, outlier_radius=0.0)
     with pytest.raises(ValueError, match="refit_iters"):
         reconstruct_surface(pts, refit_iters=0)
+
+
+def test_choose_preset_tells_outliers_from_noise_and_sparsity():
+    from otlip.sdf_mesh import Sphere, choose_preset
+    from otlip.sdf_mesh._reconstruct import _isolated_share
+
+    shape = Sphere()
+    rng = np.random.default_rng(0)
+    surface = shape.sample_surface(2048, seed=0)
+    noisy = surface + rng.normal(scale=0.01 * shape.diagonal, size=surface.shape)
+    sparse = shape.sample_surface(256, seed=1)
+    # Surface samples, noisy or sparse, have (almost) no isolated points.
+    for pts in (surface, noisy, sparse):
+        assert _isolated_share(pts) <= 0.005
+        assert choose_preset(pts) == "detail"
+    # Uniform outliers in the box: most stand apart from the surface, none of the
+    # surface points does. 5 % of outliers are already over the 1 % threshold.
+    for share in (0.05, 0.10, 0.20):
+        outliers = rng.uniform(-1.1, 1.1, size=(round(share * 2048), 3))
+        isolated = _isolated_share(np.concatenate([surface, outliers]))
+        assert 0.01 < isolated <= share / (1 + share)
+        assert choose_preset(np.concatenate([surface, outliers])) == "robust"
+    # The share does not depend on the units (distances are relative to the median);
+    # rounding may flip a point at the threshold, hence one point's share of slack.
+    assert abs(_isolated_share(1e3 * noisy) - _isolated_share(noisy)) <= 1 / len(noisy)
+    with pytest.raises(ValueError, match="non-finite"):
+        choose_preset(np.full((10, 3), np.nan))
 
 
 def test_bad_preset_and_projection_quantile():
