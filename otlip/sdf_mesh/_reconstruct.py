@@ -22,7 +22,8 @@ and inside a closed shape. The pipeline:
    points), to that crest, the middle of the points (not after outliers were found in
    step 7: those near the surface raise crests of their own); elsewhere by two
    Newton steps from ``f = L`` to the data level (the median of ``f(x_i)``; the upper
-   quartile with ``"detail"``). Both remove the shell's offset;
+   quartile with ``"detail"``). Both remove the shell's offset. With the crest step,
+   the moves are then averaged over mesh neighbours (the crest's place is noisy);
 6. drop connected components that hold under 1 % of the points (outlier bubbles);
 7. points farther than ``outlier_radius`` margins (3) from that surface are outliers:
    their bubbles are gone, but as positives they still lift the field around them and
@@ -38,7 +39,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import trimesh
-from scipy import ndimage
+from scipy import ndimage, sparse
 from scipy.spatial import cKDTree
 
 from otlip._progress import progress_bar
@@ -60,6 +61,10 @@ _MIN_OUTLIERS = 0.01
 # 1.5 keeps the search off the opposite sheet of thin parts.
 _CREST_REACH = 1.5
 _CREST_SAMPLES = 16
+# Rounds of neighbour averaging of the vertex moves after the crest step (see
+# ``_smooth_moves``). On the demo's torus (detail preset) 10 rounds took the normal
+# consistency from 0.954 to 0.970 and the creases out of the rendering.
+_CREST_SMOOTHING = 10
 # ``choose_preset``: a point is isolated when its 4th neighbour is more than twice as far
 # as the cloud's median 4th-neighbour distance; over 1 % isolated means outliers. On the
 # bench's 36 inputs, clouds with 10-20 % uniform outliers have 3.6-11.6 % isolated points,
@@ -237,7 +242,41 @@ def _project(model: OneClassSDF, verts: np.ndarray, target: float) -> np.ndarray
     return verts
 
 
-def _to_crest(model: OneClassSDF, verts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _smooth_moves(
+    moves: np.ndarray, normals: np.ndarray, edges: np.ndarray, rounds: int
+) -> np.ndarray:
+    """Average the normal part of the vertex moves over mesh neighbours ``rounds`` times.
+
+    Near its crest ``f`` is flat across the shell, so the crest's place along ``∇f`` is
+    ill-conditioned: the network's small wiggles shift it by a fraction of a margin from
+    one vertex to the next, and where the crest and the level projection meet, the two
+    targets differ. Either leaves creases in the mesh. Only the signed offsets along the
+    unit ``normals`` are averaged (Jacobi rounds, each vertex with its neighbours), so a
+    uniform offset, the shell's, is kept exactly, even around sharp bends; the tangential
+    part of a move is left as it is.
+
+    Args:
+        moves: ``[n, 3]`` displacements of the vertices.
+        normals: ``[n, 3]`` unit directions of the offsets.
+        edges: ``[e, 2]`` vertex pairs of the mesh's edges.
+        rounds: averaging rounds.
+
+    Returns:
+        ``[n, 3]`` displacements.
+    """
+    n = len(moves)
+    offsets = np.sum(moves * normals, axis=1)
+    tangential = moves - offsets[:, None] * normals
+    i, j = edges[:, 0], edges[:, 1]
+    adj = sparse.coo_matrix((np.ones(2 * len(i)), (np.r_[i, j], np.r_[j, i])), shape=(n, n))
+    adj = adj.tocsr()
+    deg = np.asarray(adj.sum(axis=1)).ravel()
+    for _ in range(rounds):
+        offsets = (offsets + adj @ offsets) / (1.0 + deg)
+    return tangential + offsets[:, None] * normals
+
+
+def _to_crest(model: OneClassSDF, verts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Move vertices inwards, along ``∇f``, to the first crest of ``f`` within reach.
 
     Where the field is a shell (negative on both sides of the cloud: sparse samples,
@@ -249,7 +288,8 @@ def _to_crest(model: OneClassSDF, verts: np.ndarray) -> tuple[np.ndarray, np.nda
     at once, there is no crest: those vertices keep their place.
 
     Returns:
-        ``(verts [m, 3], found [m] bool)``.
+        ``(verts [m, 3], found [m] bool, directions [m, 3])``: the unit ``∇f`` at the
+        vertices is the direction searched.
     """
     _, g = model.score_and_gradient(verts)
     g = g.astype(np.float64)
@@ -268,7 +308,7 @@ def _to_crest(model: OneClassSDF, verts: np.ndarray) -> tuple[np.ndarray, np.nda
     offset = np.where(curv < 0, np.clip(0.5 * (fm - fp) / safe, -1.0, 1.0), 0.0)
     t = (i + offset) * (ts[1] - ts[0])
     moved = verts + t[:, None] * u
-    return np.where(found[:, None], moved, verts), found
+    return np.where(found[:, None], moved, verts), found, u
 
 
 def _merge_and_drop_collapsed(mesh: trimesh.Trimesh) -> None:
@@ -428,11 +468,14 @@ def _extract(
     if project:
         verts = np.asarray(mesh.vertices)
         if crest:
-            moved, found = _to_crest(model, verts)
+            moved, found, normals = _to_crest(model, verts)
         else:
             moved, found = verts.copy(), np.zeros(len(verts), dtype=bool)
         if not found.all():
             moved[~found] = _project(model, verts[~found], data_level)
+        if crest and _CREST_SMOOTHING:
+            edges = np.asarray(mesh.edges_unique)
+            moved = verts + _smooth_moves(moved - verts, normals, edges, _CREST_SMOOTHING)
         mesh.vertices = moved
     bar.update(1)
     bar.close()

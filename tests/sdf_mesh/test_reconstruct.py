@@ -237,7 +237,7 @@ def test_crest_step_moves_shell_vertices_to_the_points_and_leaves_solid_ones():
     # Shell around the unit sphere with a smooth crest on it (the data); the meshed
     # level sits one margin out, at radius 1.1.
     shell = _AnalyticField(lambda r: margin - np.sqrt((r - 1.0) ** 2 + 0.02**2), margin)
-    moved, found = _to_crest(shell, 1.1 * dirs)
+    moved, found, _ = _to_crest(shell, 1.1 * dirs)
     assert found.all()
     # Sampling step 1.5 margins / 15 = 0.01; the parabola refines well below it.
     np.testing.assert_allclose(np.linalg.norm(moved, axis=1), 1.0, atol=2e-3)
@@ -245,7 +245,7 @@ def test_crest_step_moves_shell_vertices_to_the_points_and_leaves_solid_ones():
     np.testing.assert_allclose(np.sum(moved * dirs, axis=1), np.linalg.norm(moved, axis=1))
     # A solid field rises all the way in: no crest, vertices untouched.
     solid = _AnalyticField(lambda r: 1.0 - r, margin)
-    kept, found = _to_crest(solid, 1.1 * dirs)
+    kept, found, _ = _to_crest(solid, 1.1 * dirs)
     assert not found.any()
     np.testing.assert_array_equal(kept, 1.1 * dirs)
 
@@ -274,3 +274,25 @@ def test_extraction_of_an_analytic_shell_puts_every_vertex_on_its_crest():
     assert level == pytest.approx(data_level - margin)
     assert mesh.is_watertight
     np.testing.assert_allclose(np.linalg.norm(mesh.vertices, axis=1), 1.0, atol=2e-3)
+
+
+def test_move_smoothing_keeps_uniform_offsets_and_removes_jitter():
+    import trimesh
+
+    from otlip.sdf_mesh._reconstruct import _smooth_moves
+
+    sphere = trimesh.creation.icosphere(subdivisions=4)
+    edges = np.asarray(sphere.edges_unique)
+    normals = np.asarray(sphere.vertex_normals)
+    tangent = np.cross(normals, [0.0, 0.0, 1.0])
+    # The same offset everywhere (the shell's) is kept exactly, as is the tangential
+    # part of each move.
+    uniform = -0.1 * normals + 0.01 * tangent
+    np.testing.assert_allclose(_smooth_moves(uniform, normals, edges, 10), uniform, atol=1e-12)
+    # A crest found with jitter: each vertex's offset off by up to 0.02 at random.
+    jitter = np.random.default_rng(0).uniform(-0.02, 0.02, size=len(normals))
+    noisy = (-0.1 + jitter)[:, None] * normals
+    offsets = -np.sum(_smooth_moves(noisy, normals, edges, 10) * normals, axis=1)
+    # Averaging keeps the mean offset and shrinks the jitter several times.
+    assert abs(offsets.mean() - 0.1) < 1e-3
+    assert offsets.std() < jitter.std() / 4
