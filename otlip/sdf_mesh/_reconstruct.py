@@ -154,7 +154,11 @@ def choose_preset(points) -> str:
     >>> choose_preset(np.concatenate([surface, outliers]))
     'robust'
     """
-    return "robust" if _isolated_share(points) > _ISOLATED_SHARE else "detail"
+    return _preset_for_share(_isolated_share(points))
+
+
+def _preset_for_share(isolated: float) -> str:
+    return "robust" if isolated > _ISOLATED_SHARE else "detail"
 
 
 @dataclass(frozen=True)
@@ -376,9 +380,10 @@ def reconstruct_with_details(
         raise ValueError(f"`refit_iters` must be >= 1, got {refit_iters}")
     pts = check_points(points, "points", dim=3, min_points=MIN_POINTS, dtype=np.float64)
     if preset == "auto":
-        preset = choose_preset(pts)
+        isolated = _isolated_share(pts)
+        preset = _preset_for_share(isolated)
         if verbose:
-            print(f"preset: {preset} ({100 * _isolated_share(pts):.1f} % isolated points)")
+            print(f"preset: {preset} ({100 * isolated:.1f} % isolated points)")
     setting = SURFACE_PRESETS[preset]
     if projection_quantile is None:
         projection_quantile = setting.projection_quantile
