@@ -10,6 +10,14 @@ of the nodes within two grid steps that are closer than ``|f - level| / L``, so 
 needs exact corners only if its settled signs disagree. Every cell that may hold a
 triangle gets exact values at its eight corners, hence the mesh is the dense-grid
 mesh, vertex for vertex.
+
+With ``exterior=True`` only the boundary of the exterior is kept: the nodes below the
+level that a path of such nodes joins to the border of the box (border nodes count
+as exterior, so a surface that reaches the border is capped there). Everything else
+is solid: enclosed pockets below the level (the inside of a shell) are lifted above
+it. The certified path then also skips every box that no path of non-positive boxes
+joins to the border: such a box holds no exterior node, so none of its cells can
+hold a triangle of the exterior's boundary.
 """
 
 from __future__ import annotations
@@ -21,9 +29,14 @@ from typing import Literal
 
 import numpy as np
 import trimesh
+from scipy import ndimage
 from skimage.measure import marching_cubes
 
 __all__ = ["LevelSetGrid", "evaluate_grid", "mesh_from_grid", "mesh_from_sdf"]
+
+# Boxes that share a face, an edge or a corner: two nodes joined by a grid edge always
+# lie in the closure of a common box.
+_ALL_NEIGHBOURS = np.ones((3, 3, 3), dtype=bool)
 
 # Batch sizes handed to ``fn``, largest first. A jitted ``fn`` compiles once per size,
 # so there are three: a run of points is cut into the largest batches that fit, and
@@ -131,6 +144,7 @@ def evaluate_grid(
     level: float = 0.0,
     *,
     lipschitz: float | None = None,
+    exterior: bool = False,
 ) -> LevelSetGrid:
     """Evaluate ``fn`` on a node grid, densely or coarse to fine with a Lipschitz bound.
 
@@ -142,9 +156,24 @@ def evaluate_grid(
         lipschitz: a Lipschitz constant of ``fn`` for the Euclidean norm. ``None``
             evaluates every node; a number evaluates coarse to fine and only
             refines boxes that may meet the level set (certified by the bound).
+        exterior: keep only the boundary of the exterior (module docstring): border
+            nodes not below ``level`` are set one grid step below it, enclosed nodes
+            below it one grid step above it, so the grid's level set is one closed
+            surface per exterior boundary (the outer sheet of a shell, say). Both
+            paths give the same values on every cell that the level crosses.
 
     Returns:
-        A :class:`LevelSetGrid`; its cells crossing ``level`` have exact corners.
+        A :class:`LevelSetGrid`; its cells crossing ``level`` have exact corners
+        (except the nodes that ``exterior`` moved).
+
+    >>> import numpy as np
+    >>> shell = lambda x: 0.1 - np.abs(np.linalg.norm(x, axis=1) - 0.7)  # two sheets
+    >>> box = ([-1.0] * 3, [1.0] * 3)
+    >>> both = mesh_from_grid(evaluate_grid(shell, box, 64, lipschitz=1.0))
+    >>> grid = evaluate_grid(shell, box, 64, lipschitz=1.0, exterior=True)
+    >>> outer = mesh_from_grid(grid)
+    >>> len(both.split()), len(outer.split()), round(float(outer.bounds[1, 0]), 2)
+    (2, 1, 0.8)
     """
     lo, hi = _check_bounds(bounds)
     res = _check_resolution(resolution)
@@ -153,11 +182,12 @@ def evaluate_grid(
         raise ValueError(f"`level` must be finite, got {level}")
     spacing = (hi - lo) / (np.asarray(res, dtype=np.float64) - 1.0)
     if lipschitz is None:
-        return _dense(fn, lo, hi, res, spacing, level)
+        grid = _dense(fn, lo, hi, res, spacing, level)
+        return _keep_exterior(fn, grid) if exterior else grid
     lipschitz = float(lipschitz)
     if not (np.isfinite(lipschitz) and lipschitz > 0):
         raise ValueError(f"`lipschitz` must be a positive number, got {lipschitz}")
-    return _coarse_to_fine(fn, lo, hi, res, spacing, level, lipschitz)
+    return _coarse_to_fine(fn, lo, hi, res, spacing, level, lipschitz, bool(exterior))
 
 
 def _dense(fn, lo, hi, res, spacing, level) -> LevelSetGrid:
@@ -173,7 +203,7 @@ def _dense(fn, lo, hi, res, spacing, level) -> LevelSetGrid:
     return LevelSetGrid(values, np.ones(res, dtype=bool), lo, hi, level, total)
 
 
-def _coarse_to_fine(fn, lo, hi, res, spacing, level, lipschitz) -> LevelSetGrid:
+def _coarse_to_fine(fn, lo, hi, res, spacing, level, lipschitz, exterior) -> LevelSetGrid:
     cells = np.asarray(res) - 1
     # Coarsest boxes: a power of two about an eighth of the grid, so that the first
     # pass is a few hundred evaluations.
@@ -203,6 +233,8 @@ def _coarse_to_fine(fn, lo, hi, res, spacing, level, lipschitz) -> LevelSetGrid:
         bidx = starts[certified] // block
         fill[bidx[:, 0], bidx[:, 1], bidx[:, 2]] = f[certified]
         todo = starts[~certified]
+        if exterior:
+            todo = _drop_enclosed(fill, todo, block, level, level + float(np.min(spacing)))
         half = block // 2
         offsets = np.stack(
             np.meshgrid(*([np.array([0, half])] * 3), indexing="ij"), axis=-1
@@ -218,8 +250,19 @@ def _coarse_to_fine(fn, lo, hi, res, spacing, level, lipschitz) -> LevelSetGrid:
         )
         starts = (starts[:, None, :] + offsets[None, :, :]).reshape(-1, 3)
         starts = starts[np.all(starts < cells, axis=1)]
+        # With ``exterior`` the crossing cells that matter are known only once the
+        # exterior is: ``_keep_exterior`` evaluates their corners.
         stand_in, calls = _single_cells(
-            fn, lo, res, spacing, level, lipschitz, slack, starts, node_values
+            fn,
+            lo,
+            res,
+            spacing,
+            level,
+            lipschitz,
+            slack,
+            starts,
+            node_values,
+            exact_crossings=not exterior,
         )
         n_eval += calls
     # A node takes the value of the certified box (``fill`` holds one entry per box of
@@ -235,10 +278,45 @@ def _coarse_to_fine(fn, lo, hi, res, spacing, level, lipschitz) -> LevelSetGrid:
     values[exact] = node_values.reshape(res)[exact]
     if np.any(np.isnan(values)):  # cannot happen: every cell is certified or exact
         raise RuntimeError("coarse-to-fine extraction left nodes without a value")
-    return LevelSetGrid(values, exact, lo, hi, level, n_eval)
+    grid = LevelSetGrid(values, exact, lo, hi, level, n_eval)
+    return _keep_exterior(fn, grid) if exterior else grid
 
 
-def _single_cells(fn, lo, res, spacing, level, lipschitz, slack, cells, node_values):
+def _drop_enclosed(fill, todo, block, level, above) -> np.ndarray:
+    """The uncertified boxes ``todo`` that a path of non-positive boxes joins to the border.
+
+    A box whose closure holds an exterior node is one of them: the grid edges of a
+    path of below-level nodes to the border lie in boxes that are not certified
+    above the level, each sharing a node with the next, the last one touching the
+    border. The others are marked solid in ``fill`` (value ``above``), which also
+    makes them barriers at the finer sizes.
+
+    Args:
+        fill: ``[bx, by, bz]`` box values at this size (NaN: uncertified), updated in
+            place.
+        todo: ``[m, 3]`` lower-corner cell indices of the uncertified boxes.
+        block: box size in cells.
+        level: the iso-value.
+        above: stand-in value above the level.
+
+    Returns:
+        ``[k, 3]``, the rows of ``todo`` to refine.
+    """
+    if todo.shape[0] == 0:
+        return todo
+    labels, _ = ndimage.label(~(fill > level), structure=_ALL_NEIGHBOURS)
+    faces = [labels[[0, -1], :, :], labels[:, [0, -1], :], labels[:, :, [0, -1]]]
+    on_border = np.unique(np.concatenate([f.ravel() for f in faces]))
+    box = todo // block
+    keep = np.isin(labels[box[:, 0], box[:, 1], box[:, 2]], on_border[on_border > 0])
+    drop = box[~keep]
+    fill[drop[:, 0], drop[:, 1], drop[:, 2]] = above
+    return todo[keep]
+
+
+def _single_cells(
+    fn, lo, res, spacing, level, lipschitz, slack, cells, node_values, *, exact_crossings=True
+):
     """Values for the nodes of the single cells that may cross ``level``.
 
     Marching cubes needs exact values at the corners of the cells the level set crosses
@@ -252,6 +330,8 @@ def _single_cells(fn, lo, res, spacing, level, lipschitz, slack, cells, node_val
     Args:
         cells: ``[m, 3]`` lower-corner indices of the candidate cells.
         node_values: ``[prod(res)]`` exact values (NaN: unknown), updated in place.
+        exact_crossings: evaluate the corners of the crossing cells; ``False`` stops
+            once every corner has a value of the right sign.
 
     Returns:
         ``(stand_in, n_evaluations)``: ``[prod(res)]`` values of the right sign for
@@ -311,6 +391,8 @@ def _single_cells(fn, lo, res, spacing, level, lipschitz, slack, cells, node_val
         if todo.shape[0] > 0:
             n_eval += evaluate(todo)
             settle(todo)
+    if not exact_crossings:
+        return stand_in, n_eval
     # Every corner of a candidate cell now has a value of the right sign; the cells
     # whose corners disagree cross the level and need all eight corners exact.
     all_above = np.ones(cells.shape[0], dtype=bool)
@@ -325,6 +407,56 @@ def _single_cells(fn, lo, res, spacing, level, lipschitz, slack, cells, node_val
     if missing.shape[0] > 0:
         n_eval += evaluate(missing)
     return stand_in, n_eval
+
+
+def _keep_exterior(fn, grid: LevelSetGrid) -> LevelSetGrid:
+    """Exterior-only values (``evaluate_grid``), with exact corners where the level crosses.
+
+    ``grid`` must give every node a value of the right sign. The exterior is the set
+    of nodes that face-connected paths of below-level nodes join to the border (face
+    connectivity: marching cubes keeps two below-level nodes apart across a cell's
+    diagonal), border nodes included.
+    """
+    level, shape = grid.level, grid.values.shape
+    step = float(np.min(grid.spacing))
+    below = grid.values < level
+    border = np.zeros(shape, dtype=bool)
+    border[[0, -1], :, :] = border[:, [0, -1], :] = border[:, :, [0, -1]] = True
+    # The border is face-connected, so the exterior is the component of one of its nodes.
+    labels, _ = ndimage.label(below | border)
+    outside = labels == labels[0, 0, 0]
+    del labels
+    values, exact = grid.values.copy(), grid.exact.copy()
+    capped = border & ~below
+    enclosed = below & ~outside
+    values[capped] = level - step
+    values[enclosed] = level + step
+    moved = capped | enclosed
+    exact[moved] = False
+    # Cells with corners on both sides now, and the corners they lack exact values at.
+    nx, ny, nz = (n - 1 for n in shape)
+    some, every = np.zeros((nx, ny, nz), dtype=bool), np.ones((nx, ny, nz), dtype=bool)
+    for dx, dy, dz in itertools.product((0, 1), repeat=3):
+        corner = outside[dx : dx + nx, dy : dy + ny, dz : dz + nz]
+        some |= corner
+        every &= corner
+    crossing = np.flatnonzero(some & ~every)
+    del some, every
+    # Their corners, by flat node index (a scatter over the crossing cells alone).
+    i, j, k = np.unravel_index(crossing, (nx, ny, nz))
+    base = np.ravel_multi_index((i, j, k), shape)
+    del i, j, k
+    need = np.zeros(values.size, dtype=bool)
+    for offset in itertools.product((0, 1), repeat=3):
+        need[base + int(np.ravel_multi_index(offset, shape))] = True
+    need = np.flatnonzero(need & ~exact.reshape(-1) & ~moved.reshape(-1))
+    n_eval = grid.n_evaluations
+    if need.shape[0] > 0:
+        index = np.stack(np.unravel_index(need, shape), axis=1)
+        values.reshape(-1)[need] = _evaluate(fn, grid.node_coordinates(index).astype(np.float32))
+        exact.reshape(-1)[need] = True
+        n_eval += need.shape[0]
+    return LevelSetGrid(values, exact, grid.lo, grid.hi, level, n_eval)
 
 
 def _refine(coarse: np.ndarray, factor: int, shape) -> np.ndarray:

@@ -488,6 +488,19 @@ class OneClassSDF:
         self._f = lambda x: _score(net, x)
         self._fg = lambda x: _score_grad(net, x)
 
+    # Pickling (scikit-learn's way of saving a fitted estimator): the jitted closures
+    # are rebuilt from ``net_`` on loading rather than stored.
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state.pop("_f", None)
+        state.pop("_fg", None)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        if hasattr(self, "net_"):
+            self._compile()
+
     # --------------------------------------------------------------- inference
     def _check_fitted(self) -> None:
         if not hasattr(self, "net_"):

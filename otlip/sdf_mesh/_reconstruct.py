@@ -13,10 +13,12 @@ and inside a closed shape. The pipeline:
    typical value on the data. The median is blind to up to half of the points being
    outliers (which the thesis's 1st-percentile rule is not: outliers sit lowest);
 3. evaluate ``f`` coarse to fine on the grid (Lipschitz certificate, same values
-   as the dense grid wherever a cell may meet the level);
-4. close the border (border nodes set below ``L``) and fill the cavities: cells below
-   ``L`` not connected to the border are inside the solid, so only the outer sheet of
-   the shell is meshed (watertight);
+   as the dense grid wherever a cell may meet the level), keeping only the boundary
+   of the exterior (``evaluate_grid(..., exterior=True)``): nodes below ``L`` not
+   connected to the border are inside the solid, so only the outer sheet of the
+   shell is meshed, and the inner sheet is never refined;
+4. border nodes count as exterior: a shell that reaches the border is capped there,
+   so the surface is closed (watertight);
 5. marching cubes (Lewiner), then each vertex moves to the data: where ``f`` has a
    crest within 1.5 margins inwards (a shell field, negative on both sides of the
    points), to that crest, the middle of the points (not after outliers were found in
@@ -39,12 +41,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import trimesh
-from scipy import ndimage, sparse
+from scipy import sparse
 from scipy.spatial import cKDTree
 
 from otlip._progress import progress_bar
 from otlip._validation import check_points
-from otlip.sdf_mesh._extract import LevelSetGrid, evaluate_grid, mesh_from_grid
+from otlip.sdf_mesh._extract import evaluate_grid, mesh_from_grid
 from otlip.sdf_mesh._ocsdf import OneClassSDF
 
 __all__ = ["Reconstruction", "choose_preset", "reconstruct_surface", "reconstruct_with_details"]
@@ -184,50 +186,6 @@ class Reconstruction:
     n_evaluations: int
     outliers: np.ndarray
     preset: str
-
-
-def _close_border(grid: LevelSetGrid, level: float) -> LevelSetGrid:
-    """Put the border nodes below the level so the surface closes inside the box.
-
-    A shell that reaches the border (a network whose gradient norm is well under 1
-    decays slowly) would otherwise leave marching cubes an open surface; this caps it
-    on the box faces instead.
-    """
-    v = grid.values
-    faces = [(0, slice(None), slice(None)), (-1, slice(None), slice(None))]
-    faces += [(slice(None), 0, slice(None)), (slice(None), -1, slice(None))]
-    faces += [(slice(None), slice(None), 0), (slice(None), slice(None), -1)]
-    below = np.float32(level - float(np.min(grid.spacing)))
-    if all(np.all(v[f] < level) for f in faces):
-        return grid
-    values = v.copy()
-    for f in faces:
-        values[f] = np.minimum(values[f], below)
-    return LevelSetGrid(values, grid.exact, grid.lo, grid.hi, grid.level, grid.n_evaluations)
-
-
-def _fill_cavities(grid: LevelSetGrid, level: float) -> LevelSetGrid:
-    below = grid.values < level
-    labels, _ = ndimage.label(below)  # face connectivity, as marching cubes' outside
-    border = np.unique(
-        np.concatenate(
-            [
-                labels[[0, -1], :, :].ravel(),
-                labels[:, [0, -1], :].ravel(),
-                labels[:, :, [0, -1]].ravel(),
-            ]
-        )
-    )
-    outside = np.isin(labels, border[border > 0])
-    cavity = below & ~outside
-    if not np.any(cavity):
-        return grid
-    values = grid.values.copy()
-    # Any value above the level: the cavity is solid. A spacing-sized step keeps
-    # marching cubes' interpolation on the outer sheet untouched (those cells have
-    # no cavity corner).
-    values[cavity] = level + float(np.min(grid.spacing))
-    return LevelSetGrid(values, grid.exact, grid.lo, grid.hi, grid.level, grid.n_evaluations)
 
 
 def _project(model: OneClassSDF, verts: np.ndarray, target: float) -> np.ndarray:
@@ -458,10 +416,10 @@ def _extract(
     # Grid on the cube around the box so that cells are cubes (isotropic resolution).
     side = float(np.max(box[1] - box[0]))
     res = np.maximum(2, np.round(resolution * (box[1] - box[0]) / side).astype(int))
-    grid = evaluate_grid(model.score_samples, box, tuple(res), level, lipschitz=1.0)
+    # Only the exterior's boundary: a shell's inner sheet is never refined, and a shell
+    # that reaches the border is capped there.
+    grid = evaluate_grid(model.score_samples, box, tuple(res), level, lipschitz=1.0, exterior=True)
     bar.update(1)
-    grid = _close_border(grid, level)
-    grid = _fill_cavities(grid, level)
     mesh = mesh_from_grid(grid, inside="above")
     bar.update(1)
     # Clean the marching-cubes output first, then move vertices: watertightness is a

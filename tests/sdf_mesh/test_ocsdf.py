@@ -1,5 +1,7 @@
 """OneClassSDF: Lipschitz property, sign of the learned SDF, Newton negatives, AUROC."""
 
+import pickle
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -196,3 +198,17 @@ def test_fits_of_close_sizes_share_one_compilation():
     from otlip.sdf_mesh._ocsdf import _bucket
 
     assert [_bucket(n) for n in (1, 2, 3, 1024, 1025, 2458)] == [1, 2, 4, 1024, 2048, 4096]
+
+
+def test_fitted_model_pickles(solid_sphere_model):
+    # scikit-learn's way of saving an estimator: the jitted closures are rebuilt on
+    # loading, and the restored model scores exactly as the original.
+    _, _, model = solid_sphere_model
+    X = np.random.default_rng(3).uniform(-1.2, 1.2, size=(64, 3))
+    restored = pickle.loads(pickle.dumps(model))
+    np.testing.assert_array_equal(restored.score_samples(X), model.score_samples(X))
+    np.testing.assert_array_equal(restored.score_and_gradient(X)[1], model.score_and_gradient(X)[1])
+    unfitted = pickle.loads(pickle.dumps(OneClassSDF(margin=0.2)))
+    assert unfitted.margin == 0.2
+    with pytest.raises(RuntimeError, match="not fitted"):
+        unfitted.score_samples(X)
