@@ -3,9 +3,10 @@
 #
 #   OUT=gpu_out bash bench/gpu_run.sh [WHEEL_DIR] [BUDGET_SECONDS]
 #
-# SECTIONS (default "tests w1 w2 quantiles gp sdf") picks the sections; TESTS (pytest
-# arguments, default the whole default suite), W1_ARGS, W2_ARGS, Q_ARGS, GP_ARGS and
-# SDF_ARGS override what each runs.
+# SECTIONS (default "tests w1 w2 quantiles gp sdf") picks the sections and the order of
+# the benches (the tests run first); TESTS (pytest arguments, default the whole default
+# suite), W1_ARGS, W2_ARGS, Q_ARGS, GP_ARGS and SDF_ARGS override what each runs, and
+# CAP_TESTS, CAP_W1, ... CAP_SDF the seconds each may take.
 #
 # The GPU image has jax (CUDA), equinox, optax, scikit-image and matplotlib but none of
 # ott-jax, POT, gpjax or trimesh, and no network: they travel as wheels in WHEEL_DIR
@@ -75,7 +76,7 @@ cat "$OUT/env.txt"
 # precision, to tell TF32 rounding from real bugs.
 TEST_ENV=(env XLA_PYTHON_CLIENT_PREALLOCATE=false)
 # shellcheck disable=SC2086
-run tests 170 "${TEST_ENV[@]}" python3 -m pytest -q -n 8 -p no:cacheprovider \
+run tests "${CAP_TESTS:-170}" "${TEST_ENV[@]}" python3 -m pytest -q -n 8 -p no:cacheprovider \
     --ignore-glob='*notebook*' -rfE --durations=10 $TESTS
 if [ -f "$OUT/tests.txt" ] && grep -q -E "^(FAILED|ERROR) " "$OUT/tests.txt"; then
     ids=$(grep -E "^(FAILED|ERROR) " "$OUT/tests.txt" | awk '{print $2}' | sort -u | head -40)
@@ -84,14 +85,17 @@ if [ -f "$OUT/tests.txt" ] && grep -q -E "^(FAILED|ERROR) " "$OUT/tests.txt"; th
         python3 -m pytest -q -n 8 -p no:cacheprovider -rfE $ids
 fi
 
-# shellcheck disable=SC2086
-{
-    run w1 90 python3 bench/w1.py $W1_ARGS
-    run w2 100 python3 bench/w2.py $W2_ARGS
-    run quantiles 50 python3 bench/quantiles.py $Q_ARGS
-    run gp 80 python3 bench/gp.py $GP_ARGS
-    run sdf 60 python3 bench/sdf_mesh.py $SDF_ARGS
-}
+# The benches, in the order SECTIONS lists them (the first ones get their full share).
+for section in $SECTIONS; do
+    # shellcheck disable=SC2086
+    case $section in
+    w1) run w1 "${CAP_W1:-90}" python3 bench/w1.py $W1_ARGS ;;
+    w2) run w2 "${CAP_W2:-100}" python3 bench/w2.py $W2_ARGS ;;
+    quantiles) run quantiles "${CAP_QUANTILES:-50}" python3 bench/quantiles.py $Q_ARGS ;;
+    gp) run gp "${CAP_GP:-80}" python3 bench/gp.py $GP_ARGS ;;
+    sdf) run sdf "${CAP_SDF:-60}" python3 bench/sdf_mesh.py $SDF_ARGS ;;
+    esac
+done
 
 echo "== summary ($(($(date +%s) - T0)) s)"
 for f in "$OUT"/*.txt; do
