@@ -17,6 +17,7 @@ import pytest
 from jax.lax import Precision
 
 from otlip.icnn import ICNN, batch_gradients
+from otlip.icnn._solvers import Amortizer
 from otlip.quantiles._picnn import PICNN
 from otlip.w1 import BjorckDense, LipschitzMLP, SpectralDense, freeze
 
@@ -79,6 +80,16 @@ def test_icnn_values_gradients_and_second_order():
     assert_full_precision(lambda p: batch_gradients(f, p), x)
     # training differentiates the map ∇f with respect to the weights
     assert_full_precision(eqx.filter_grad(lambda g: jnp.sum(batch_gradients(g, x) ** 2)), f)
+
+
+def test_amortizer_per_point_and_batched():
+    # The Amortizer warm-starts the conjugate's inner solve; its per-point call and its
+    # batched path must agree (on an H100 they differed by TF32 rounding).
+    amort = Amortizer(3, 8, 2, key=KEY)
+    y = jnp.ones((4, 3))
+    assert_full_precision(jax.vmap(amort), y)
+    assert_full_precision(amort.batched, y)
+    assert_full_precision(jax.grad(lambda z: jnp.sum(jax.vmap(amort)(z))), y)
 
 
 def test_picnn_conditional_potential():

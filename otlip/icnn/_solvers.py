@@ -77,6 +77,7 @@ class Amortizer(eqx.Module):
             lambda m: m.layers[-1].weight, mlp, jnp.zeros_like(mlp.layers[-1].weight)
         )
 
+    @full_precision
     def __call__(self, y: Array) -> Array:
         return y + self.mlp(y)
 
