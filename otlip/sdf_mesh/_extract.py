@@ -9,7 +9,9 @@ a triangle. Then on nodes, inside the boxes left: an evaluated node settles the 
 of the nodes within two grid steps that are closer than ``|f - level| / L``, so a cell
 needs exact corners only if its settled signs disagree. Every cell that may hold a
 triangle gets exact values at its eight corners, hence the mesh is the dense-grid
-mesh, vertex for vertex.
+mesh, vertex for vertex, provided ``fn`` gives a point the same value in any batch.
+(On a GPU a network's output can change in its last bits with the batch's shape; the
+two grids batch nodes differently, so their vertices then agree to that rounding.)
 
 With ``exterior=True`` only the boundary of the exterior is kept: the nodes below the
 level that a path of such nodes joins to the border of the box (border nodes count
@@ -40,8 +42,10 @@ _ALL_NEIGHBOURS = np.ones((3, 3, 3), dtype=bool)
 
 # Batch sizes handed to ``fn``, largest first. A jitted ``fn`` compiles once per size,
 # so there are three: a run of points is cut into the largest batches that fit, and
-# only its tail (fewer than 1,024 points) is padded.
-_BATCH_SIZES = (65536, 8192, 1024)
+# only its tail (fewer than 1,024 points) is padded. Not larger: at 65,536 points a
+# 128-wide network's activations are fresh memory at every call, and the page faults
+# made its evaluation 1.4x slower on CPU (bench/README.md, sdf, ninth session).
+_BATCH_SIZES = (16384, 4096, 1024)
 # Size of the smallest boxes certified from their centre. Below it, nodes settle each
 # other's signs (``_single_cells``); size-2 centres would only repeat that work.
 _LAST_BOX = 2
@@ -519,8 +523,8 @@ def mesh_from_sdf(
     """Mesh the level set ``{x : fn(x) = level}`` inside a box with marching cubes.
 
     Args:
-        fn: maps points ``[n, 3]`` to values ``[n]``; called on batches of 65,536,
-            8,192 or 1,024 points (a jitted function compiles three times at most).
+        fn: maps points ``[n, 3]`` to values ``[n]``; called on batches of 16,384,
+            4,096 or 1,024 points (a jitted function compiles three times at most).
         bounds: ``(lo [3], hi [3])``; the grid is built with ``indexing='ij'`` so
             mesh coordinates are world coordinates along the same axes.
         resolution: nodes per axis (int or three ints).

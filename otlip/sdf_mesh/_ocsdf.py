@@ -515,7 +515,7 @@ class OneClassSDF:
         """Apply a jitted function in power-of-two padded batches (few compilations)."""
         n = Xn.shape[0]
         outs = []
-        step = 65536
+        step = 16384  # larger batches fault in fresh activation memory at every call
         for start in range(0, n, step):
             chunk = Xn[start : start + step]
             size = 1 << max(0, int(np.ceil(np.log2(max(chunk.shape[0], 1)))))
