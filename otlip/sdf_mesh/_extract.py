@@ -275,12 +275,13 @@ def _coarse_to_fine(fn, lo, hi, res, spacing, level, lipschitz, exterior) -> Lev
     # take precedence.
     box_of = [np.minimum(np.arange(r), c - 1) // block for r, c in zip(res, cells)]
     values = fill[np.ix_(*box_of)]
-    exact = ~np.isnan(node_values).reshape(res)
+    exact = np.isnan(node_values).reshape(res)
+    np.logical_not(exact, out=exact)
     if stand_in is not None:
         settled = ~np.isnan(stand_in).reshape(res)
         values[settled] = stand_in.reshape(res)[settled]
     values[exact] = node_values.reshape(res)[exact]
-    if np.any(np.isnan(values)):  # cannot happen: every cell is certified or exact
+    if np.isnan(values.min()):  # cannot happen: every cell is certified or exact
         raise RuntimeError("coarse-to-fine extraction left nodes without a value")
     grid = LevelSetGrid(values, exact, lo, hi, level, n_eval)
     return _keep_exterior(fn, grid) if exterior else grid
@@ -416,27 +417,32 @@ def _single_cells(
 def _keep_exterior(fn, grid: LevelSetGrid) -> LevelSetGrid:
     """Exterior-only values (``evaluate_grid``), with exact corners where the level crosses.
 
-    ``grid`` must give every node a value of the right sign. The exterior is the set
-    of nodes that face-connected paths of below-level nodes join to the border (face
-    connectivity: marching cubes keeps two below-level nodes apart across a cell's
-    diagonal), border nodes included.
+    ``grid`` must give every node a value of the right sign; its arrays are updated in
+    place (the callers built them: at 256^3 every fresh full-grid array costs page
+    faults). The exterior is the set of nodes that face-connected paths of below-level
+    nodes join to the border (face connectivity: marching cubes keeps two below-level
+    nodes apart across a cell's diagonal), border nodes included.
     """
     level, shape = grid.level, grid.values.shape
+    values, exact = grid.values, grid.exact
     step = float(np.min(grid.spacing))
-    below = grid.values < level
+    below = values < level
     border = np.zeros(shape, dtype=bool)
     border[[0, -1], :, :] = border[:, [0, -1], :] = border[:, :, [0, -1]] = True
     # The border is face-connected, so the exterior is the component of one of its nodes.
     labels, _ = ndimage.label(below | border)
     outside = labels == labels[0, 0, 0]
     del labels
-    values, exact = grid.values.copy(), grid.exact.copy()
-    capped = border & ~below
-    enclosed = below & ~outside
+    capped = border
+    capped &= ~below  # border nodes at or above the level
+    enclosed = below
+    enclosed &= ~outside  # below the level, not joined to the border
     values[capped] = level - step
     values[enclosed] = level + step
-    moved = capped | enclosed
-    exact[moved] = False
+    moved = capped
+    moved |= enclosed
+    del below, enclosed
+    exact &= ~moved
     # Cells with corners on both sides now, and the corners they lack exact values at.
     nx, ny, nz = (n - 1 for n in shape)
     some, every = np.zeros((nx, ny, nz), dtype=bool), np.ones((nx, ny, nz), dtype=bool)
@@ -444,7 +450,9 @@ def _keep_exterior(fn, grid: LevelSetGrid) -> LevelSetGrid:
         corner = outside[dx : dx + nx, dy : dy + ny, dz : dz + nz]
         some |= corner
         every &= corner
-    crossing = np.flatnonzero(some & ~every)
+    del outside
+    some &= ~every
+    crossing = np.flatnonzero(some)
     del some, every
     # Their corners, by flat node index (a scatter over the crossing cells alone).
     i, j, k = np.unravel_index(crossing, (nx, ny, nz))
@@ -453,7 +461,9 @@ def _keep_exterior(fn, grid: LevelSetGrid) -> LevelSetGrid:
     need = np.zeros(values.size, dtype=bool)
     for offset in itertools.product((0, 1), repeat=3):
         need[base + int(np.ravel_multi_index(offset, shape))] = True
-    need = np.flatnonzero(need & ~exact.reshape(-1) & ~moved.reshape(-1))
+    need &= ~exact.reshape(-1)
+    need &= ~moved.reshape(-1)
+    need = np.flatnonzero(need)
     n_eval = grid.n_evaluations
     if need.shape[0] > 0:
         index = np.stack(np.unravel_index(need, shape), axis=1)
