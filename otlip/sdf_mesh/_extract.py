@@ -249,11 +249,14 @@ def _coarse_to_fine(fn, lo, hi, res, spacing, level, lipschitz, exterior) -> Lev
         block = half
     stand_in = None
     if starts.shape[0] > 0:
+        # The boxes' cells, as flat indices of their lower-corner nodes (a [m, 3]
+        # expansion costs three times the memory, fresh at every call).
         offsets = np.stack(np.meshgrid(*([np.arange(block)] * 3), indexing="ij"), axis=-1).reshape(
             -1, 3
         )
-        starts = (starts[:, None, :] + offsets[None, :, :]).reshape(-1, 3)
-        starts = starts[np.all(starts < cells, axis=1)]
+        strides = np.array([res[1] * res[2], res[2], 1])
+        inside = np.all(starts[:, None, :] + offsets[None, :, :] < cells, axis=2)
+        starts = ((starts @ strides)[:, None] + (offsets @ strides)[None, :])[inside]
         # With ``exterior`` the crossing cells that matter are known only once the
         # exterior is: ``_keep_exterior`` evaluates their corners.
         stand_in, calls = _single_cells(
@@ -333,7 +336,7 @@ def _single_cells(
     values at all eight corners: those are the crossing cells.
 
     Args:
-        cells: ``[m, 3]`` lower-corner indices of the candidate cells.
+        cells: ``[m]`` flat indices of the candidate cells' lower-corner nodes.
         node_values: ``[prod(res)]`` exact values (NaN: unknown), updated in place.
         exact_crossings: evaluate the corners of the crossing cells; ``False`` stops
             once every corner has a value of the right sign.
@@ -382,7 +385,7 @@ def _single_cells(
         return mark
 
     # The corners of the candidate cells, grouped by parity class.
-    cell_flat = cells @ strides
+    cell_flat = cells
     nodes = np.flatnonzero(corner_mask(cell_flat))
     i, j, k = np.unravel_index(nodes, res)
     parity = 4 * (i % 2) + 2 * (j % 2) + k % 2
