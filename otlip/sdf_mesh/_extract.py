@@ -10,8 +10,8 @@ of the nodes within two grid steps that are closer than ``|f - level| / L``, so 
 needs exact corners only if its settled signs disagree. Every cell that may hold a
 triangle gets exact values at its eight corners, hence the mesh is the dense-grid
 mesh, vertex for vertex, provided ``fn`` gives a point the same value in any batch.
-(On a GPU a network's output can change in its last bits with the batch's shape; the
-two grids batch nodes differently, so their vertices then agree to that rounding.)
+(On a GPU a network's output can change in its last bits with the batch's shape, and
+the two grids batch nodes differently, so the two meshes can differ by that rounding.)
 
 With ``exterior=True`` only the boundary of the exterior is kept: the nodes below the
 level that a path of such nodes joins to the border of the box (border nodes count
@@ -44,7 +44,7 @@ _ALL_NEIGHBOURS = np.ones((3, 3, 3), dtype=bool)
 # so there are three: a run of points is cut into the largest batches that fit, and
 # only its tail (fewer than 1,024 points) is padded. Not larger: at 65,536 points a
 # 128-wide network's activations are fresh memory at every call, and the page faults
-# made its evaluation 1.4x slower on CPU (bench/README.md, sdf, ninth session).
+# made its evaluation about 1.4x slower on CPU (bench/README.md, sdf, ninth session).
 _BATCH_SIZES = (16384, 4096, 1024)
 # Size of the smallest boxes certified from their centre. Below it, nodes settle each
 # other's signs (``_single_cells``); size-2 centres would only repeat that work.
