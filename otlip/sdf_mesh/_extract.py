@@ -247,7 +247,7 @@ def _coarse_to_fine(fn, lo, hi, res, spacing, level, lipschitz, exterior) -> Lev
         starts = children[np.all(children < cells, axis=1)]
         fill = _refine(fill, 2, -(-cells // half))
         block = half
-    stand_in = None
+    sign = None
     if starts.shape[0] > 0:
         # The boxes' cells, as flat indices of their lower-corner nodes (a [m, 3]
         # expansion costs three times the memory, fresh at every call).
@@ -259,7 +259,7 @@ def _coarse_to_fine(fn, lo, hi, res, spacing, level, lipschitz, exterior) -> Lev
         starts = ((starts @ strides)[:, None] + (offsets @ strides)[None, :])[inside]
         # With ``exterior`` the crossing cells that matter are known only once the
         # exterior is: ``_keep_exterior`` evaluates their corners.
-        stand_in, calls = _single_cells(
+        sign, calls = _single_cells(
             fn,
             lo,
             res,
@@ -276,14 +276,22 @@ def _coarse_to_fine(fn, lo, hi, res, spacing, level, lipschitz, exterior) -> Lev
     # size ``block``) holding cell min(node, cells - 1); boxes are closed, so any box
     # holding the node certifies its sign. Nodes settled or evaluated in the last stage
     # take precedence.
+    # Settled nodes take a value one grid step off the level on their side. The grid is
+    # assembled in ``node_values`` itself, one slab of x at a time: at 256^3 a fresh
+    # full-grid array costs page faults on every call.
     box_of = [np.minimum(np.arange(r), c - 1) // block for r, c in zip(res, cells)]
-    values = fill[np.ix_(*box_of)]
-    exact = np.isnan(node_values).reshape(res)
-    np.logical_not(exact, out=exact)
-    if stand_in is not None:
-        settled = ~np.isnan(stand_in).reshape(res)
-        values[settled] = stand_in.reshape(res)[settled]
-    values[exact] = node_values.reshape(res)[exact]
+    step = float(np.min(spacing))
+    values = node_values.reshape(res)
+    exact = ~np.isnan(values)
+    slab = max(1, (1 << 20) // (res[1] * res[2]))
+    for x0 in range(0, res[0], slab):
+        rows = slice(x0, x0 + slab)
+        stand_in = fill[np.ix_(box_of[0][rows], box_of[1], box_of[2])]
+        if sign is not None:
+            side = sign.reshape(res)[rows]
+            stand_in = np.where(side > 0, np.float32(level + step), stand_in)
+            stand_in = np.where(side < 0, np.float32(level - step), stand_in)
+        np.copyto(values[rows], stand_in, where=~exact[rows])
     if np.isnan(values.min()):  # cannot happen: every cell is certified or exact
         raise RuntimeError("coarse-to-fine extraction left nodes without a value")
     grid = LevelSetGrid(values, exact, lo, hi, level, n_eval)
@@ -342,15 +350,15 @@ def _single_cells(
             once every corner has a value of the right sign.
 
     Returns:
-        ``(stand_in, n_evaluations)``: ``[prod(res)]`` values of the right sign for
-        the nodes settled without an exact value (NaN elsewhere), and the number of
-        calls to ``fn``.
+        ``(sign, n_evaluations)``: ``[prod(res)]`` int8, the side of the level (+1
+        above, -1 below) of the nodes settled without an exact value (0 elsewhere),
+        and the number of calls to ``fn``.
     """
     n_eval = 0
     strides = np.array([res[1] * res[2], res[2], 1])
     corners = np.array(list(itertools.product((0, 1), repeat=3)))
     corner_shift = corners @ strides
-    stand_in = np.full_like(node_values, np.nan)
+    sign = np.zeros(node_values.shape, dtype=np.int8)
     # Neighbours within two grid steps, and the gap each needs to inherit a sign.
     stencil = np.array(
         [o for o in itertools.product(range(-2, 3), repeat=3) if 0 < np.dot(o, o) <= 4]
@@ -368,6 +376,7 @@ def _single_cells(
         gap = np.abs(v.astype(np.float64) - level)
         keep = gap > reach.min()
         flat, v, gap = flat[keep], v[keep], gap[keep]
+        side = np.where(v > level, 1, -1).astype(np.int8)
         # in_range[axis][d + 2]: the neighbour at offset d along ``axis`` is a node.
         in_range = [
             [(i + d >= 0) & (i + d < r) for d in range(-2, 3)]
@@ -375,7 +384,7 @@ def _single_cells(
         ]
         for (dx, dy, dz), r, shift in zip(stencil, reach, stencil @ strides):
             ok = (gap > r) & in_range[0][dx + 2] & in_range[1][dy + 2] & in_range[2][dz + 2]
-            stand_in[flat[ok] + shift] = v[ok]
+            sign[flat[ok] + shift] = side[ok]
 
     def corner_mask(cell_flat):
         """``[prod(res)]`` bool: the corners of the cells ``cell_flat``."""
@@ -395,26 +404,26 @@ def _single_cells(
     settle(np.flatnonzero(~np.isnan(node_values)))
     for p in (0, 4, 2, 1, 3, 5, 6, 7):
         todo = nodes[parity == p]
-        todo = todo[np.isnan(node_values[todo]) & np.isnan(stand_in[todo])]
+        todo = todo[np.isnan(node_values[todo]) & (sign[todo] == 0)]
         if todo.shape[0] > 0:
             n_eval += evaluate(todo)
             settle(todo)
     if not exact_crossings:
-        return stand_in, n_eval
+        return sign, n_eval
     # Every corner of a candidate cell now has a value of the right sign; the cells
     # whose corners disagree cross the level and need all eight corners exact.
     all_above = np.ones(cells.shape[0], dtype=bool)
     all_below = np.ones(cells.shape[0], dtype=bool)
     for shift in corner_shift:
         exact = node_values[cell_flat + shift]
-        above = np.where(np.isnan(exact), stand_in[cell_flat + shift], exact) > level
+        above = np.where(np.isnan(exact), sign[cell_flat + shift] > 0, exact > level)
         all_above &= above
         all_below &= ~above
     crossing = cell_flat[~all_above & ~all_below]
     missing = np.flatnonzero(corner_mask(crossing) & np.isnan(node_values))
     if missing.shape[0] > 0:
         n_eval += evaluate(missing)
-    return stand_in, n_eval
+    return sign, n_eval
 
 
 def _keep_exterior(fn, grid: LevelSetGrid) -> LevelSetGrid:
