@@ -254,7 +254,7 @@ def _coarse_to_fine(fn, lo, hi, res, spacing, level, lipschitz, exterior) -> Lev
         offsets = np.stack(np.meshgrid(*([np.arange(block)] * 3), indexing="ij"), axis=-1).reshape(
             -1, 3
         )
-        strides = np.array([res[1] * res[2], res[2], 1])
+        strides = _strides(res)
         inside = np.all(starts[:, None, :] + offsets[None, :, :] < cells, axis=2)
         starts = ((starts @ strides)[:, None] + (offsets @ strides)[None, :])[inside]
         # With ``exterior`` the crossing cells that matter are known only once the
@@ -330,6 +330,19 @@ def _drop_enclosed(fill, todo, block, level, above) -> np.ndarray:
     return todo[keep]
 
 
+def _strides(res) -> np.ndarray:
+    """Flat-index steps ``[3]`` along each axis of a C-ordered grid of ``res`` nodes."""
+    return np.array([res[1] * res[2], res[2], 1])
+
+
+def _corner_mask(cell_flat: np.ndarray, res) -> np.ndarray:
+    """``[prod(res)]`` bool: the 8 corners of the cells whose lower corners are ``cell_flat``."""
+    mark = np.zeros(int(np.prod(res)), dtype=bool)
+    for corner in itertools.product((0, 1), repeat=3):
+        mark[cell_flat + int(np.dot(corner, _strides(res)))] = True
+    return mark
+
+
 def _single_cells(
     fn, lo, res, spacing, level, lipschitz, slack, cells, node_values, *, exact_crossings=True
 ):
@@ -355,7 +368,7 @@ def _single_cells(
         and the number of calls to ``fn``.
     """
     n_eval = 0
-    strides = np.array([res[1] * res[2], res[2], 1])
+    strides = _strides(res)
     corners = np.array(list(itertools.product((0, 1), repeat=3)))
     corner_shift = corners @ strides
     sign = np.zeros(node_values.shape, dtype=np.int8)
@@ -386,16 +399,9 @@ def _single_cells(
             ok = (gap > r) & in_range[0][dx + 2] & in_range[1][dy + 2] & in_range[2][dz + 2]
             sign[flat[ok] + shift] = side[ok]
 
-    def corner_mask(cell_flat):
-        """``[prod(res)]`` bool: the corners of the cells ``cell_flat``."""
-        mark = np.zeros(node_values.shape, dtype=bool)
-        for shift in corner_shift:
-            mark[cell_flat + shift] = True
-        return mark
-
     # The corners of the candidate cells, grouped by parity class.
     cell_flat = cells
-    nodes = np.flatnonzero(corner_mask(cell_flat))
+    nodes = np.flatnonzero(_corner_mask(cell_flat, res))
     i, j, k = np.unravel_index(nodes, res)
     parity = 4 * (i % 2) + 2 * (j % 2) + k % 2
     del i, j, k
@@ -420,7 +426,7 @@ def _single_cells(
         all_above &= above
         all_below &= ~above
     crossing = cell_flat[~all_above & ~all_below]
-    missing = np.flatnonzero(corner_mask(crossing) & np.isnan(node_values))
+    missing = np.flatnonzero(_corner_mask(crossing, res) & np.isnan(node_values))
     if missing.shape[0] > 0:
         n_eval += evaluate(missing)
     return sign, n_eval
@@ -466,13 +472,9 @@ def _keep_exterior(fn, grid: LevelSetGrid) -> LevelSetGrid:
     some &= ~every
     crossing = np.flatnonzero(some)
     del some, every
-    # Their corners, by flat node index (a scatter over the crossing cells alone).
-    i, j, k = np.unravel_index(crossing, (nx, ny, nz))
-    base = np.ravel_multi_index((i, j, k), shape)
-    del i, j, k
-    need = np.zeros(values.size, dtype=bool)
-    for offset in itertools.product((0, 1), repeat=3):
-        need[base + int(np.ravel_multi_index(offset, shape))] = True
+    # Their corners (a scatter over the crossing cells alone).
+    lower_corners = np.ravel_multi_index(np.unravel_index(crossing, (nx, ny, nz)), shape)
+    need = _corner_mask(lower_corners, shape)
     need &= ~exact.reshape(-1)
     need &= ~moved.reshape(-1)
     need = np.flatnonzero(need)
