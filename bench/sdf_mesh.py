@@ -45,6 +45,7 @@ from otlip.sdf_mesh import (
     reconstruct_with_details,
     surface_metrics,
 )
+from otlip.sdf_mesh._extract import _BATCH_SIZES  # the batch shapes to compile up front
 
 INPUTS = ("clean", "noise1", "outliers10", "sparse256", "noise3", "outliers20")
 REAL = ("bunny", "cow", "airplane", "bone")
@@ -162,7 +163,7 @@ def _compare_meshes(a: trimesh.Trimesh, b: trimesh.Trimesh) -> str:
     the batch shape, and the two grids batch the same nodes differently."""
     if np.array_equal(a.vertices, b.vertices) and np.array_equal(a.faces, b.faces):
         return "identical"
-    if a.faces.shape != b.faces.shape or not np.array_equal(a.faces, b.faces):
+    if not np.array_equal(a.faces, b.faces):
         return f"different connectivity ({len(a.faces):,} / {len(b.faces):,} faces)"
     gap = float(np.abs(np.asarray(a.vertices) - np.asarray(b.vertices)).max())
     return f"same faces, vertices at most {gap:.1e} apart"
@@ -181,7 +182,7 @@ def run_extraction(preset: str, resolution: int = 256) -> None:
     model = rec.model
     lo, hi = ref.bounds[0] - 0.1, ref.bounds[1] + 0.1
     fn = model.score_samples
-    for size in (16384, 4096, 1024):  # compile every batch shape evaluate_grid uses
+    for size in _BATCH_SIZES:  # compile every batch shape evaluate_grid uses
         fn(np.zeros((size, 3), np.float32))
     print(f"\nExtraction of a trained 4x128 network ({preset}) at {resolution}^3 (torus):")
     print("| grid | network evaluations | time (s), first call / repeat |")

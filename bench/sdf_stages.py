@@ -29,8 +29,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--shape", default="torus")
     ap.add_argument("--input", default="outliers10", choices=INPUTS)
-    presets = ["auto", *sorted(recon.SURFACE_PRESETS)]
-    ap.add_argument("--preset", default="auto", choices=presets)
+    ap.add_argument("--preset", default="auto", choices=recon.PRESET_CHOICES)
     args = ap.parse_args()
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, load {os.getloadavg()}")
     stages = []

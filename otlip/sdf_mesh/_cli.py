@@ -87,6 +87,7 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
         "--preset",
+        # Literal, as _reconstruct.PRESET_CHOICES (importing it would load jax at start-up).
         choices=("auto", "robust", "detail"),
         default="auto",
         help="auto (default): robust when the cloud has isolated points (outliers), else "

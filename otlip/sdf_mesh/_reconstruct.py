@@ -112,6 +112,9 @@ SURFACE_PRESETS = {
     ),
 }
 
+# What ``preset=`` accepts (the CLI's choices too): "auto" or a named preset.
+PRESET_CHOICES = ("auto", *sorted(SURFACE_PRESETS))
+
 
 def _isolated_share(points) -> float:
     """Share of the points that stand apart from the rest of the cloud.
@@ -325,9 +328,8 @@ def reconstruct_with_details(
     ``outlier_radius`` (in margins) is the distance from the first surface past which a
     point is an outlier; ``None`` keeps every point and skips the refit.
     """
-    if preset != "auto" and preset not in SURFACE_PRESETS:
-        choices = ["auto", *sorted(SURFACE_PRESETS)]
-        raise ValueError(f"`preset` must be one of {choices}, got {preset!r}")
+    if preset not in PRESET_CHOICES:
+        raise ValueError(f"`preset` must be one of {list(PRESET_CHOICES)}, got {preset!r}")
     if projection_quantile is not None and not 0.0 <= float(projection_quantile) <= 1.0:
         raise ValueError(f"`projection_quantile` must lie in [0, 1], got {projection_quantile}")
     if level_quantile is not None and not 0.0 <= float(level_quantile) <= 1.0:
