@@ -216,6 +216,7 @@ def _coarse_to_fine(fn, lo, hi, res, spacing, level, lipschitz, exterior) -> Lev
     # Exact node values found so far (NaN: not evaluated). Box centres that fall on
     # nodes are kept: the single-cell stage reuses them instead of calling ``fn`` again.
     node_values = np.full((int(np.prod(res)),), np.nan, dtype=np.float32)
+    evaluated = [np.empty(0, dtype=np.intp)]  # their flat indices, one array per box size
     # Lower-corner cell indices of the boxes still in play at the current size.
     starts = np.stack(
         np.meshgrid(*(np.arange(0, c, block) for c in cells), indexing="ij"), axis=-1
@@ -232,7 +233,8 @@ def _coarse_to_fine(fn, lo, hi, res, spacing, level, lipschitz, exterior) -> Lev
         f = _evaluate(fn, centres.astype(np.float32))
         n_eval += f.shape[0]
         on_node = np.all((ends - starts) % 2 == 0, axis=1)
-        node_values[np.ravel_multi_index(((starts + ends)[on_node] // 2).T, res)] = f[on_node]
+        evaluated.append(np.ravel_multi_index(((starts + ends)[on_node] // 2).T, res))
+        node_values[evaluated[-1]] = f[on_node]
         certified = np.abs(f.astype(np.float64) - level) > lipschitz * half_diag + slack
         bidx = starts[certified] // block
         fill[bidx[:, 0], bidx[:, 1], bidx[:, 2]] = f[certified]
@@ -249,14 +251,6 @@ def _coarse_to_fine(fn, lo, hi, res, spacing, level, lipschitz, exterior) -> Lev
         block = half
     sign = None
     if starts.shape[0] > 0:
-        # The boxes' cells, as flat indices of their lower-corner nodes (a [m, 3]
-        # expansion costs three times the memory, fresh at every call).
-        offsets = np.stack(np.meshgrid(*([np.arange(block)] * 3), indexing="ij"), axis=-1).reshape(
-            -1, 3
-        )
-        strides = _strides(res)
-        inside = np.all(starts[:, None, :] + offsets[None, :, :] < cells, axis=2)
-        starts = ((starts @ strides)[:, None] + (offsets @ strides)[None, :])[inside]
         # With ``exterior`` the crossing cells that matter are known only once the
         # exterior is: ``_keep_exterior`` evaluates their corners.
         sign, calls = _single_cells(
@@ -268,7 +262,9 @@ def _coarse_to_fine(fn, lo, hi, res, spacing, level, lipschitz, exterior) -> Lev
             lipschitz,
             slack,
             starts,
+            block,
             node_values,
+            np.concatenate(evaluated),
             exact_crossings=not exterior,
         )
         n_eval += calls
@@ -343,10 +339,67 @@ def _corner_mask(cell_flat: np.ndarray, res) -> np.ndarray:
     return mark
 
 
+def _parity(index) -> np.ndarray:
+    """Parity class ``4 (i % 2) + 2 (j % 2) + k % 2`` of integer indices ``[..., 3]``, int8."""
+    index = np.asarray(index)
+    return (4 * (index[..., 0] % 2) + 2 * (index[..., 1] % 2) + index[..., 2] % 2).astype(np.int8)
+
+
+def _box_nodes(
+    boxes: np.ndarray, block: int, res, mark: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The nodes of the boxes ``[m, 3]`` (lower-corner cells, ``block`` cells a side).
+
+    Returns ``(nodes, parity)``: sorted flat indices ``[n]`` and their parity classes
+    ``[n]`` (int8). Built from the boxes alone: unravelling millions of flat indices
+    (integer divisions) cost more than the network's evaluations of them. ``mark``,
+    ``[prod(res)]`` int8 zeros, is scratch space, left zero.
+    """
+    last = np.asarray(res) - 1  # largest node index along each axis
+    strides = _strides(res)
+    base = boxes @ strides
+    start_parity = _parity(boxes)
+    # fits[axis][o]: the node at offset o along ``axis`` lies on the grid.
+    fits = [[boxes[:, a] + o <= last[a] for o in range(block + 1)] for a in range(3)]
+    # mark: parity class + 1 at the boxes' nodes, 0 elsewhere.
+    for offset in itertools.product(range(block + 1), repeat=3):
+        ok = fits[0][offset[0]] & fits[1][offset[1]] & fits[2][offset[2]]
+        mark[base[ok] + int(np.dot(offset, strides))] = (start_parity[ok] ^ _parity(offset)) + 1
+    nodes = np.flatnonzero(mark)
+    parity = mark[nodes] - 1
+    mark[nodes] = 0
+    return nodes, parity
+
+
+def _box_cells(boxes: np.ndarray, block: int, res) -> np.ndarray:
+    """Flat indices of the lower-corner nodes of the boxes' cells (``_box_nodes``)."""
+    cells = np.asarray(res) - 1
+    strides = _strides(res)
+    base = boxes @ strides
+    fits = [[boxes[:, a] + o < cells[a] for o in range(block)] for a in range(3)]
+    out = []
+    for offset in itertools.product(range(block), repeat=3):
+        ok = fits[0][offset[0]] & fits[1][offset[1]] & fits[2][offset[2]]
+        out.append(base[ok] + int(np.dot(offset, strides)))
+    return np.concatenate(out)
+
+
 def _single_cells(
-    fn, lo, res, spacing, level, lipschitz, slack, cells, node_values, *, exact_crossings=True
+    fn,
+    lo,
+    res,
+    spacing,
+    level,
+    lipschitz,
+    slack,
+    boxes,
+    block,
+    node_values,
+    evaluated,
+    *,
+    exact_crossings=True,
 ):
-    """Values for the nodes of the single cells that may cross ``level``.
+    """Values for the nodes of the last boxes' cells, which may cross ``level``.
 
     Marching cubes needs exact values at the corners of the cells the level set crosses
     and only the right sign elsewhere. A node's sign is settled by an evaluated node
@@ -357,8 +410,10 @@ def _single_cells(
     values at all eight corners: those are the crossing cells.
 
     Args:
-        cells: ``[m]`` flat indices of the candidate cells' lower-corner nodes.
+        boxes: ``[m, 3]`` lower-corner cell indices of the boxes left, ``block``
+            cells a side (at most ``_LAST_BOX``).
         node_values: ``[prod(res)]`` exact values (NaN: unknown), updated in place.
+        evaluated: flat indices of the nodes ``node_values`` holds (repeats allowed).
         exact_crossings: evaluate the corners of the crossing cells; ``False`` stops
             once every corner has a value of the right sign.
 
@@ -400,14 +455,10 @@ def _single_cells(
             sign[flat[ok] + shift] = side[ok]
 
     # The corners of the candidate cells, grouped by parity class.
-    cell_flat = cells
-    nodes = np.flatnonzero(_corner_mask(cell_flat, res))
-    i, j, k = np.unravel_index(nodes, res)
-    parity = 4 * (i % 2) + 2 * (j % 2) + k % 2
-    del i, j, k
+    nodes, parity = _box_nodes(boxes, block, res, mark=sign)  # ``sign`` is still all zero
     # The box centres evaluated so far (size 4 and up: even-even-even nodes) spread
     # their signs first; then each parity class in turn, even-even-even first.
-    settle(np.flatnonzero(~np.isnan(node_values)))
+    settle(evaluated)
     for p in (0, 4, 2, 1, 3, 5, 6, 7):
         todo = nodes[parity == p]
         todo = todo[np.isnan(node_values[todo]) & (sign[todo] == 0)]
@@ -418,8 +469,9 @@ def _single_cells(
         return sign, n_eval
     # Every corner of a candidate cell now has a value of the right sign; the cells
     # whose corners disagree cross the level and need all eight corners exact.
-    all_above = np.ones(cells.shape[0], dtype=bool)
-    all_below = np.ones(cells.shape[0], dtype=bool)
+    cell_flat = _box_cells(boxes, block, res)
+    all_above = np.ones(cell_flat.shape[0], dtype=bool)
+    all_below = np.ones(cell_flat.shape[0], dtype=bool)
     for shift in corner_shift:
         exact = node_values[cell_flat + shift]
         above = np.where(np.isnan(exact), sign[cell_flat + shift] > 0, exact > level)
@@ -445,22 +497,29 @@ def _keep_exterior(fn, grid: LevelSetGrid) -> LevelSetGrid:
     values, exact = grid.values, grid.exact
     step = float(np.min(grid.spacing))
     below = values < level
-    border = np.zeros(shape, dtype=bool)
-    border[[0, -1], :, :] = border[:, [0, -1], :] = border[:, :, [0, -1]] = True
-    # The border is face-connected, so the exterior is the component of one of its nodes.
-    labels, _ = ndimage.label(below | border)
+    # Cap the border first: every border node is then below the level, and the border
+    # is face-connected, so the exterior is the component of any one border node.
+    capped = []
+    for face in (np.s_[[0, -1], :, :], np.s_[:, [0, -1], :], np.s_[:, :, [0, -1]]):
+        cap = ~below[face]
+        if cap.any():
+            values[face] = np.where(cap, np.float32(level - step), values[face])
+            exact[face] = exact[face] & ~cap
+            below[face] = True
+            capped.append((face, cap))
+    try:  # 16-bit labels: half the fresh memory of the default int32 ones
+        labels, _ = ndimage.label(below, output=np.uint16)
+    except RuntimeError:  # more than 65,535 components
+        labels, _ = ndimage.label(below)
     outside = labels == labels[0, 0, 0]
     del labels
-    capped = border
-    capped &= ~below  # border nodes at or above the level
-    enclosed = below
-    enclosed &= ~outside  # below the level, not joined to the border
-    values[capped] = level - step
-    values[enclosed] = level + step
-    moved = capped
-    moved |= enclosed
-    del below, enclosed
-    exact &= ~moved
+    # ``np.greater`` on booleans is ``a & ~b``, in place (at 256^3 a temporary costs
+    # page faults): ``below`` becomes the enclosed nodes, lifted above the level.
+    moved = np.greater(below, outside, out=below)
+    np.copyto(values, np.float32(level + step), where=moved)
+    np.greater(exact, moved, out=exact)
+    for face, cap in capped:
+        moved[face] = moved[face] | cap
     # Cells with corners on both sides now, and the corners they lack exact values at.
     nx, ny, nz = (n - 1 for n in shape)
     some, every = np.zeros((nx, ny, nz), dtype=bool), np.ones((nx, ny, nz), dtype=bool)
@@ -469,15 +528,12 @@ def _keep_exterior(fn, grid: LevelSetGrid) -> LevelSetGrid:
         some |= corner
         every &= corner
     del outside
-    some &= ~every
-    crossing = np.flatnonzero(some)
+    crossing = np.flatnonzero(np.greater(some, every, out=some))
     del some, every
     # Their corners (a scatter over the crossing cells alone).
     lower_corners = np.ravel_multi_index(np.unravel_index(crossing, (nx, ny, nz)), shape)
-    need = _corner_mask(lower_corners, shape)
-    need &= ~exact.reshape(-1)
-    need &= ~moved.reshape(-1)
-    need = np.flatnonzero(need)
+    need = np.flatnonzero(_corner_mask(lower_corners, shape))
+    need = need[~exact.reshape(-1)[need] & ~moved.reshape(-1)[need]]
     n_eval = grid.n_evaluations
     if need.shape[0] > 0:
         index = np.stack(np.unravel_index(need, shape), axis=1)

@@ -22,7 +22,8 @@ def _sorted_rows(a):
 @pytest.mark.parametrize(
     "shape", [Union(), Torus(), Box((1.0, 2.0, 3.0))], ids=["union", "torus", "box"]
 )
-@pytest.mark.parametrize("resolution", [40, (33, 50, 64)])
+# Small grids start at boxes of one or two cells (no certified box stage).
+@pytest.mark.parametrize("resolution", [40, (33, 50, 64), 9, (12, 20, 17)])
 def test_coarse_to_fine_equals_dense(shape, resolution):
     lo, hi = shape.bounds
     bounds = (lo - 0.13, hi + 0.21)  # asymmetric padding: boxes do not align with the shape
@@ -96,6 +97,20 @@ def test_exterior_coarse_to_fine_equals_dense(scale, resolution):
     # The inner sheet's crossing cells get no exact corners: 5-18 % fewer calls on
     # these coarse grids, a third fewer on a trained shell at 256^3 (bench/sdf_mesh.py).
     assert fast.n_evaluations < both.n_evaluations
+
+
+@pytest.mark.parametrize("resolution", [9, (12, 20, 17)])
+def test_exterior_coarse_to_fine_equals_dense_on_small_grids(resolution):
+    # Boxes of one or two cells from the start; the grid is too coarse to resolve the
+    # shell's topology, but both paths must still agree.
+    torus = Torus()
+    fn = _shell(torus.sdf, 0.06)
+    bounds = (torus.bounds[0] - 0.13, torus.bounds[1] + 0.21)
+    dense = evaluate_grid(fn, bounds, resolution, exterior=True)
+    fast = evaluate_grid(fn, bounds, resolution, lipschitz=1.0, exterior=True)
+    m_dense, m_fast = mesh_from_grid(dense), mesh_from_grid(fast)
+    np.testing.assert_array_equal(m_dense.vertices, m_fast.vertices)
+    np.testing.assert_array_equal(m_dense.faces, m_fast.faces)
 
 
 def test_exterior_caps_a_shell_at_the_border():
