@@ -11,7 +11,13 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["check_points", "check_probability", "check_same_dim", "check_weights"]
+__all__ = [
+    "check_points",
+    "check_probability",
+    "check_same_dim",
+    "check_weights",
+    "parse_widths",
+]
 
 
 def check_points(
@@ -128,3 +134,20 @@ def check_probability(tau, name: str = "tau") -> np.ndarray:
     if not np.all(np.isfinite(arr)) or np.any(arr <= 0) or np.any(arr >= 1):
         raise ValueError(f"`{name}` must lie in the open interval (0, 1), got {arr.tolist()}")
     return arr
+
+
+def parse_widths(text: str, name: str = "hidden") -> tuple[int, ...]:
+    """Layer widths from a comma-separated string, e.g. a command-line option.
+
+    >>> parse_widths("64,64")
+    (64, 64)
+    """
+    try:
+        widths = tuple(int(w) for w in text.split(","))
+    except ValueError as exc:
+        raise ValueError(
+            f"`{name}` must be comma-separated layer widths, e.g. 64,64; got {text!r}"
+        ) from exc
+    if any(w < 1 for w in widths):
+        raise ValueError(f"`{name}` widths must be positive, got {text!r}")
+    return widths

@@ -2,7 +2,13 @@ import numpy as np
 import pytest
 
 from otlip._io import atomic_path, load_points, save_array
-from otlip._validation import check_points, check_probability, check_same_dim, check_weights
+from otlip._validation import (
+    check_points,
+    check_probability,
+    check_same_dim,
+    check_weights,
+    parse_widths,
+)
 
 
 def test_check_points_accepts_and_converts():
@@ -73,3 +79,11 @@ def test_atomic_write_leaves_nothing_on_failure(tmp_path):
     save_array(target, np.ones(3))
     np.testing.assert_allclose(np.load(target), 1.0)
     assert [p.name for p in tmp_path.iterdir()] == ["out.npy"]
+
+
+def test_parse_widths():
+    assert parse_widths("128,64,32") == (128, 64, 32)
+    with pytest.raises(ValueError, match=r"--hidden.*comma-separated"):
+        parse_widths("64,,64", "--hidden")
+    with pytest.raises(ValueError, match="positive"):
+        parse_widths("64,-1")

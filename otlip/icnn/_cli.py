@@ -9,7 +9,7 @@ __all__ = ["register"]
 
 def _run(args: argparse.Namespace) -> int:
     from otlip._io import load_points, save_array
-    from otlip._validation import check_same_dim
+    from otlip._validation import check_same_dim, parse_widths
     from otlip.icnn._monge import monge_map_defaults, w2_distance
 
     x = load_points(args.source, "A")
@@ -17,10 +17,7 @@ def _run(args: argparse.Namespace) -> int:
     check_same_dim(x, y, "A", "B")
     if args.map_out is not None and not str(args.map_out).lower().endswith((".npy", ".csv")):
         raise ValueError(f"--map-out must end with .npy or .csv, got {args.map_out}")
-    try:
-        hidden = tuple(int(h) for h in args.hidden.split(",")) if args.hidden else None
-    except ValueError as exc:
-        raise ValueError(f"--hidden must be comma-separated widths, e.g. 64,64: {exc}") from exc
+    hidden = parse_widths(args.hidden, "--hidden") if args.hidden else None
     batch_size = args.batch_size
     if batch_size is None:
         batch_size = monge_map_defaults(x.shape[1], args.method)["batch_size"]

@@ -24,6 +24,7 @@ def _export(mesh, path: Path) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from otlip._validation import parse_widths
     from otlip.sdf_mesh._io import load_point_cloud
     from otlip.sdf_mesh._reconstruct import reconstruct_with_details
     from otlip.sdf_mesh._render import render_preview
@@ -39,12 +40,14 @@ def _run(args: argparse.Namespace) -> int:
         raise ValueError(
             f"--outlier-radius must be >= 0 (0: keep every point), got {args.outlier_radius}"
         )
-    pts = load_point_cloud(args.input, "INPUT")
+    if args.iterations is not None and args.iterations < 1:
+        raise ValueError(f"--iterations must be >= 1, got {args.iterations}")
     kwargs = {"outlier_radius": args.outlier_radius or None}
     if args.iterations is not None:
         kwargs["n_iter"] = args.iterations
     if args.hidden is not None:
-        kwargs["hidden"] = tuple(int(h) for h in args.hidden.split(","))
+        kwargs["hidden"] = parse_widths(args.hidden, "--hidden")
+    pts = load_point_cloud(args.input, "INPUT")
     start = time.perf_counter()
     rec = reconstruct_with_details(
         pts,

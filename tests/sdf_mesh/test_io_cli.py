@@ -102,6 +102,12 @@ def test_cli_errors(tmp_path, capsys):
     assert main(["mesh", str(few), "-o", str(tmp_path / "o")]) == 2
     assert main(["mesh", str(few), "-o", str(tmp_path / "o.ply"), "--outlier-radius", "-1"]) == 2
     assert "--outlier-radius" in capsys.readouterr().err
+    assert main(["mesh", str(few), "-o", str(tmp_path / "o.ply"), "--hidden", "64,x"]) == 2
+    assert "--hidden" in capsys.readouterr().err
+    assert main(["mesh", str(few), "-o", str(tmp_path / "o.ply"), "--hidden", "64,0"]) == 2
+    assert "positive" in capsys.readouterr().err
+    assert main(["mesh", str(few), "-o", str(tmp_path / "o.ply"), "--iterations", "0"]) == 2
+    assert "--iterations" in capsys.readouterr().err
     assert not (tmp_path / "o.ply").exists()
 
 

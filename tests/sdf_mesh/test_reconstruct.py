@@ -261,6 +261,47 @@ def test_crest_step_moves_shell_vertices_to_the_points_and_leaves_solid_ones():
     np.testing.assert_array_equal(kept, 1.1 * dirs)
 
 
+class _EllipticRidge:
+    """A crest along the z axis with elliptic sections: ``f = m - sqrt(x^2 + 4 y^2 + d^2) / 2``.
+
+    Its gradient does not point at the axis (except on the x and y planes), as beside a
+    convex edge of a fitted shell, so a ray along it passes the ridge.
+    """
+
+    margin_ = 0.1
+
+    def score_samples(self, x):
+        return self.margin_ - 0.5 * np.sqrt(x[:, 0] ** 2 + 4 * x[:, 1] ** 2 + 0.02**2)
+
+    def score_and_gradient(self, x):
+        q = np.sqrt(x[:, 0] ** 2 + 4 * x[:, 1] ** 2 + 0.02**2)
+        g = -0.5 * np.stack([x[:, 0], 4 * x[:, 1], np.zeros(len(x))], axis=1) / q[:, None]
+        return self.margin_ - 0.5 * q, g
+
+
+def test_second_crest_search_gets_closer_to_a_ridge_the_first_ray_misses(monkeypatch):
+    import otlip.sdf_mesh._reconstruct as rec
+
+    theta = np.linspace(0.1, np.pi / 2 - 0.1, 50)
+    # On the ellipse q = sqrt(x^2 + 4 y^2) = 0.14 (f = 0.03), within the first search's
+    # reach (1.5 margins) of the ridge.
+    verts = np.stack([0.14 * np.cos(theta), 0.07 * np.sin(theta), np.zeros(50)], axis=1)
+    moved, found, _ = rec._to_crest(_EllipticRidge(), verts)
+    monkeypatch.setattr(rec, "_CREST_CLIMB", 0.0)
+    first_only, found_first, _ = rec._to_crest(_EllipticRidge(), verts)
+    assert found.all() and found_first.all()
+    # ``f`` falls with q, so each search is a steepest-descent step with exact line
+    # search on the quadratic q^2 (Hessian eigenvalues 2 and 8): q shrinks by at most
+    # (8 - 2) / (8 + 2) = 0.6 per search, and by about that much on most of the ellipse.
+    # Tolerance: the parabola's refinement between samples 0.1 / 15 apart.
+    q = lambda p: np.sqrt(p[:, 0] ** 2 + 4 * p[:, 1] ** 2)
+    q_first, q_second = q(first_only), q(moved)
+    assert np.all(q_first <= 0.6 * 0.14 + 1e-3)
+    assert q_first.max() > 0.08  # the first ray alone stops well off the ridge
+    assert np.all(q_second <= 0.6 * q_first + 1e-3)
+    assert np.all(np.linalg.norm(moved[:, :2], axis=1) < np.linalg.norm(first_only[:, :2], axis=1))
+
+
 def test_extraction_of_an_analytic_shell_puts_every_vertex_on_its_crest():
     from otlip.sdf_mesh import Sphere
     from otlip.sdf_mesh._reconstruct import _extract
