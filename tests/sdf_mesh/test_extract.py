@@ -74,6 +74,16 @@ def _shell(sdf, half_width, scale=1.0):
     return lambda x: scale * (half_width - np.abs(sdf(x)))
 
 
+def _exterior_paths_agree(fn, bounds, resolution):
+    """Both paths with ``exterior=True`` give the same mesh; returns the certified one."""
+    dense = evaluate_grid(fn, bounds, resolution, exterior=True)
+    fast = evaluate_grid(fn, bounds, resolution, lipschitz=1.0, exterior=True)
+    m_dense, m_fast = mesh_from_grid(dense), mesh_from_grid(fast)
+    np.testing.assert_array_equal(m_dense.vertices, m_fast.vertices)
+    np.testing.assert_array_equal(m_dense.faces, m_fast.faces)
+    return fast, m_fast
+
+
 @pytest.mark.parametrize("scale", [0.5, 1.0], ids=["flat", "exact"])
 @pytest.mark.parametrize("resolution", [40, (57, 64, 49)])
 def test_exterior_coarse_to_fine_equals_dense(scale, resolution):
@@ -82,11 +92,7 @@ def test_exterior_coarse_to_fine_equals_dense(scale, resolution):
     torus = Torus()
     fn = _shell(torus.sdf, 0.06, scale)
     bounds = (torus.bounds[0] - 0.13, torus.bounds[1] + 0.21)
-    dense = evaluate_grid(fn, bounds, resolution, exterior=True)
-    fast = evaluate_grid(fn, bounds, resolution, lipschitz=1.0, exterior=True)
-    m_dense, m_fast = mesh_from_grid(dense), mesh_from_grid(fast)
-    np.testing.assert_array_equal(m_dense.vertices, m_fast.vertices)
-    np.testing.assert_array_equal(m_dense.faces, m_fast.faces)
+    fast, m_fast = _exterior_paths_agree(fn, bounds, resolution)
     assert m_fast.is_watertight and len(m_fast.split(only_watertight=False)) == 1
     # The outer sheet sits half a shell width outside the torus (sdf = -0.06, positive
     # inside); chords of a ~0.07-spaced grid sag by less than 0.01 there.
@@ -104,13 +110,9 @@ def test_exterior_coarse_to_fine_equals_dense_on_small_grids(resolution):
     # Boxes of one or two cells from the start; the grid is too coarse to resolve the
     # shell's topology, but both paths must still agree.
     torus = Torus()
-    fn = _shell(torus.sdf, 0.06)
-    bounds = (torus.bounds[0] - 0.13, torus.bounds[1] + 0.21)
-    dense = evaluate_grid(fn, bounds, resolution, exterior=True)
-    fast = evaluate_grid(fn, bounds, resolution, lipschitz=1.0, exterior=True)
-    m_dense, m_fast = mesh_from_grid(dense), mesh_from_grid(fast)
-    np.testing.assert_array_equal(m_dense.vertices, m_fast.vertices)
-    np.testing.assert_array_equal(m_dense.faces, m_fast.faces)
+    _exterior_paths_agree(
+        _shell(torus.sdf, 0.06), (torus.bounds[0] - 0.13, torus.bounds[1] + 0.21), resolution
+    )
 
 
 def test_exterior_caps_a_shell_at_the_border():
