@@ -334,8 +334,9 @@ def _strides(res) -> np.ndarray:
 def _corner_mask(cell_flat: np.ndarray, res) -> np.ndarray:
     """``[prod(res)]`` bool: the 8 corners of the cells whose lower corners are ``cell_flat``."""
     mark = np.zeros(int(np.prod(res)), dtype=bool)
+    strides = _strides(res)
     for corner in itertools.product((0, 1), repeat=3):
-        mark[cell_flat + int(np.dot(corner, _strides(res)))] = True
+        mark[cell_flat + int(np.dot(corner, strides))] = True
     return mark
 
 
@@ -343,6 +344,15 @@ def _parity(index) -> np.ndarray:
     """Parity class ``4 (i % 2) + 2 (j % 2) + k % 2`` of integer indices ``[..., 3]``, int8."""
     index = np.asarray(index)
     return (4 * (index[..., 0] % 2) + 2 * (index[..., 1] % 2) + index[..., 2] % 2).astype(np.int8)
+
+
+def _box_offsets(boxes: np.ndarray, span: int, last: np.ndarray):
+    """``(offset, ok)`` for every offset in ``range(span)^3``: ``ok`` ``[m]`` bool marks
+    the boxes ``[m, 3]`` whose index ``boxes + offset`` stays within ``last`` ``[3]``."""
+    # fits[axis][o]: the index at offset o along ``axis`` lies within ``last``.
+    fits = [[boxes[:, a] + o <= last[a] for o in range(span)] for a in range(3)]
+    for offset in itertools.product(range(span), repeat=3):
+        yield offset, fits[0][offset[0]] & fits[1][offset[1]] & fits[2][offset[2]]
 
 
 def _box_nodes(
@@ -355,15 +365,11 @@ def _box_nodes(
     (integer divisions) cost more than the network's evaluations of them. ``mark``,
     ``[prod(res)]`` int8 zeros, is scratch space, left zero.
     """
-    last = np.asarray(res) - 1  # largest node index along each axis
     strides = _strides(res)
     base = boxes @ strides
     start_parity = _parity(boxes)
-    # fits[axis][o]: the node at offset o along ``axis`` lies on the grid.
-    fits = [[boxes[:, a] + o <= last[a] for o in range(block + 1)] for a in range(3)]
     # mark: parity class + 1 at the boxes' nodes, 0 elsewhere.
-    for offset in itertools.product(range(block + 1), repeat=3):
-        ok = fits[0][offset[0]] & fits[1][offset[1]] & fits[2][offset[2]]
+    for offset, ok in _box_offsets(boxes, block + 1, np.asarray(res) - 1):
         mark[base[ok] + int(np.dot(offset, strides))] = (start_parity[ok] ^ _parity(offset)) + 1
     nodes = np.flatnonzero(mark)
     parity = mark[nodes] - 1
@@ -373,15 +379,10 @@ def _box_nodes(
 
 def _box_cells(boxes: np.ndarray, block: int, res) -> np.ndarray:
     """Flat indices of the lower-corner nodes of the boxes' cells (``_box_nodes``)."""
-    cells = np.asarray(res) - 1
     strides = _strides(res)
     base = boxes @ strides
-    fits = [[boxes[:, a] + o < cells[a] for o in range(block)] for a in range(3)]
-    out = []
-    for offset in itertools.product(range(block), repeat=3):
-        ok = fits[0][offset[0]] & fits[1][offset[1]] & fits[2][offset[2]]
-        out.append(base[ok] + int(np.dot(offset, strides)))
-    return np.concatenate(out)
+    offsets = _box_offsets(boxes, block, np.asarray(res) - 2)  # last lower-corner index
+    return np.concatenate([base[ok] + int(np.dot(offset, strides)) for offset, ok in offsets])
 
 
 def _single_cells(
