@@ -9,9 +9,10 @@ a triangle. Then on nodes, inside the boxes left: an evaluated node settles the 
 of the nodes within two grid steps that are closer than ``|f - level| / L``, so a cell
 needs exact corners only if its settled signs disagree. Every cell that may hold a
 triangle gets exact values at its eight corners, hence the mesh is the dense-grid
-mesh, vertex for vertex, provided ``fn`` gives a point the same value in any batch.
-(On a GPU a network's output can change in its last bits with the batch's shape, and
-the two grids batch nodes differently, so the two meshes can differ by that rounding.)
+mesh, vertex for vertex, provided ``fn`` gives a point the same value in any batch
+(the two grids batch nodes differently). Our networks do, on CPU and on the H100 we
+measured (bench/README.md); a GPU kernel whose rounding changed with the batch's shape
+could move the mesh by that rounding.
 
 With ``exterior=True`` only the boundary of the exterior is kept: the nodes below the
 level that a path of such nodes joins to the border of the box (border nodes count
