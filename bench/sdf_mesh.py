@@ -159,8 +159,8 @@ def run_reconstruction(
 
 
 def _compare_meshes(a: trimesh.Trimesh, b: trimesh.Trimesh) -> str:
-    """``identical``, or how far apart: a GPU rounds a network's output differently with
-    the batch shape, and the two grids batch the same nodes differently."""
+    """``identical``, or how far apart: the two grids batch the same nodes differently, so
+    a device whose rounding changed with the batch's shape would part them."""
     if np.array_equal(a.vertices, b.vertices) and np.array_equal(a.faces, b.faces):
         return "identical"
     if not np.array_equal(a.faces, b.faces):

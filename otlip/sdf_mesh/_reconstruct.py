@@ -24,10 +24,11 @@ and inside a closed shape. The pipeline:
    points), to that crest, the middle of the points, and on along the gradient there
    to its first maximum within a margin (beside a convex edge the first ray misses the
    ridge); not after outliers were found in step 7: those near the surface raise
-   crests of their own; elsewhere by two
-   Newton steps from ``f = L`` to the data level (the median of ``f(x_i)``; the upper
-   quartile with ``"detail"``). Both remove the shell's offset. With the crest step,
-   the moves are then averaged over mesh neighbours (the crest's place is noisy);
+   crests of their own; elsewhere by Newton steps from ``f = L`` to the local data
+   level: the median of ``f`` over the vertex's nearest points, or their upper quartile
+   with ``"detail"`` where ``f`` falls further in (a shell whose crest is out of the
+   first search's reach). Both remove the shell's offset. With the crest step, the
+   moves are then averaged over mesh neighbours (the crest's place is noisy);
 6. drop connected components that hold under 1 % of the points (outlier bubbles);
 7. points farther than ``outlier_radius`` margins (3) from that surface are outliers:
    their bubbles are gone, but as positives they still lift the field around them and
@@ -77,6 +78,20 @@ _CREST_CLIMB = 1.0
 # ``_smooth_moves``). On the demo's torus (detail preset) 10 rounds took the normal
 # consistency from 0.954 to 0.978 and the creases out of the rendering.
 _CREST_SMOOTHING = 10
+# Local data level of the vertices without a crest (``_project_to_data``): a quantile of
+# ``f`` over this many nearest points. One global level fits one part of a shape and not
+# another: on the bone at 1 % noise (detail preset) the global upper quartile left those
+# vertices 0.42 % of the diagonal inside on average, the global median put the cow's too
+# far out. Local levels took the p2p Chamfer of the bone at 1 % noise from 0.627 % to
+# 0.488 %, the cow's from 0.761 % to 0.700 %, and 35 bench rows by -8.9 % on geometric
+# mean (bench/README.md, sdf, eleventh session).
+_LOCAL_POINTS = 16
+# How far (margins) a vertex without a crest looks further in for a fall of ``f``: a
+# shell whose crest lies past ``_CREST_REACH`` (a thick noisy band) takes the preset's
+# quantile, a solid the median. 2.5 keeps the look inside the torus's tube (98 % of its
+# vertices without a crest see a fall at 1 % noise) and finds few falls in the bone
+# (25 %); at 4 margins 69 % of the bone's looked through to the other side.
+_SHELL_REACH = 2.5
 # ``choose_preset``: a point is isolated when its 4th neighbour is more than twice as far
 # as the cloud's median 4th-neighbour distance; over 1 % isolated means outliers. On the
 # bench's 36 inputs, clouds with 10-20 % uniform outliers have 3.6-11.6 % isolated points,
@@ -92,8 +107,9 @@ class SurfacePreset:
 
     Attributes:
         training: :class:`OneClassSDF` parameters (explicit keyword arguments win).
-        projection_quantile: quantile of ``f`` on the points that the vertices are
-            projected to (0.5: the median).
+        projection_quantile: quantile of ``f`` over a vertex's nearest points that it is
+            projected to where the field is a shell (0.5: the median; solids always take
+            the median).
         refit_iters: updates of the continued fit without the outliers.
     """
 
@@ -108,9 +124,9 @@ class SurfacePreset:
 # steps cost 12 ms an update against 24 ms for 15 and gave the same meshes. "detail"
 # adds the far-negative pool and a larger step: it opens narrow gaps (between a cow's
 # legs, which no Newton negative reaches) and follows sparse samples, but a sharper fit
-# also follows noise and outliers more. Its vertices go to the upper quartile of f on the
-# points, the middle of a noisy shell rather than its outer edge. Measurements of both
-# are in bench/README.md.
+# also follows noise and outliers more. Where its field is a shell, vertices without a
+# crest go to the upper quartile of f over their nearest points, the middle of a noisy
+# shell rather than its outer edge. Measurements of both are in bench/README.md.
 SURFACE_PRESETS = {
     "robust": SurfacePreset(
         training={"bjorck_iters": 5}, projection_quantile=0.5, refit_iters=1000
@@ -184,8 +200,8 @@ class Reconstruction:
         mesh: the watertight (when the shell closes) ``trimesh.Trimesh``.
         model: the fitted :class:`OneClassSDF`.
         level: iso-level ``L`` that was meshed.
-        data_level: the ``projection_quantile`` of ``f`` on the points (target of the
-            vertex projection).
+        data_level: the ``projection_quantile`` of ``f`` on all the points (the vertex
+            projection targets local levels, see :func:`reconstruct_with_details`).
         n_evaluations: network evaluations of the (last) grid extraction.
         outliers: ``[n]`` bool, the points dropped as outliers before the refit
             (all ``False`` when none was, and then there was no refit).
@@ -215,6 +231,49 @@ def _project(model: OneClassSDF, verts: np.ndarray, target: float) -> np.ndarray
         step = (target - f.astype(np.float64)) / sq
         verts = verts + step[:, None] * g
     return verts
+
+
+def _local_levels(
+    tree: cKDTree, f_data: np.ndarray, positions: np.ndarray, quantiles: np.ndarray
+) -> np.ndarray:
+    """Per position, a quantile of ``f`` over its ``_LOCAL_POINTS`` nearest points.
+
+    Args:
+        tree: k-d tree of the points ``[n, 3]``.
+        f_data: ``[n]`` values of ``f`` at the points.
+        positions: ``[m, 3]`` where to measure.
+        quantiles: ``[m]`` quantile per position (linear between order statistics, as
+            ``np.quantile``).
+
+    Returns:
+        ``[m]`` levels.
+    """
+    k = min(_LOCAL_POINTS, len(f_data))
+    _, idx = tree.query(positions, k)
+    values = np.sort(f_data[idx.reshape(len(positions), k)], axis=1)
+    at = np.asarray(quantiles, dtype=np.float64) * (k - 1)
+    below = np.floor(at).astype(int)
+    above = np.minimum(below + 1, k - 1)
+    rows = np.arange(len(positions))
+    weight = at - below
+    return (1.0 - weight) * values[rows, below] + weight * values[rows, above]
+
+
+def _project_to_data(
+    model: OneClassSDF,
+    verts: np.ndarray,
+    tree: cKDTree,
+    f_data: np.ndarray,
+    quantiles: np.ndarray,
+) -> np.ndarray:
+    """Newton steps (``_project``) from the vertices to their local data levels.
+
+    The vertices start a margin outside the points, so their nearest points lean to the
+    outer side of a noisy band, whose ``f`` is lower (in a solid field): the level is
+    measured again around where the first projection lands, nearer the band's middle.
+    """
+    landing = _project(model, verts, _local_levels(tree, f_data, verts, quantiles))
+    return _project(model, verts, _local_levels(tree, f_data, landing, quantiles))
 
 
 def _smooth_moves(
@@ -361,7 +420,9 @@ def reconstruct_with_details(
     ``level_quantile=None`` uses the robust rule ``median f(x_i) - margin``; a number
     ``q`` uses the ``q``-quantile of ``f`` on the data instead (the thesis's rule is
     ``q = 0.01``, Example 5.2; kept for comparison, it breaks with outliers).
-    ``projection_quantile=None`` and ``refit_iters=None`` take the preset's.
+    ``projection_quantile`` is the quantile of ``f`` over a vertex's nearest points that
+    the vertices without a crest go to where the field is a shell (the median where it
+    is a solid); ``None`` and ``refit_iters=None`` take the preset's.
     ``outlier_radius`` (in margins) is the distance from the first surface past which a
     point is an outlier; ``None`` keeps every point and skips the refit.
     """
@@ -473,8 +534,16 @@ def _extract(
             moved, found, normals = _to_crest(model, verts)
         else:
             moved, found = verts.copy(), np.zeros(len(verts), dtype=bool)
-        if not found.all():
-            moved[~found] = _project(model, verts[~found], data_level)
+        rest = ~found
+        if rest.any():
+            quantiles = np.full(int(rest.sum()), 0.5)
+            if crest:
+                # A fall further in: a shell whose crest the first search did not reach.
+                _, shell, _ = _ray_maximum(
+                    model, verts[rest], normals[rest], _SHELL_REACH * model.margin_
+                )
+                quantiles[shell] = projection_quantile
+            moved[rest] = _project_to_data(model, verts[rest], cKDTree(pts), f_data, quantiles)
         if crest and _CREST_SMOOTHING:
             edges = np.asarray(mesh.edges_unique)
             moved = verts + _smooth_moves(moved - verts, normals, edges, _CREST_SMOOTHING)

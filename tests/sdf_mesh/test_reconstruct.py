@@ -328,6 +328,48 @@ def test_extraction_of_an_analytic_shell_puts_every_vertex_on_its_crest():
     np.testing.assert_allclose(np.linalg.norm(mesh.vertices, axis=1), 1.0, atol=2e-3)
 
 
+def test_local_levels_match_numpys_quantile_row_by_row():
+    from scipy.spatial import cKDTree
+
+    from otlip.sdf_mesh._reconstruct import _LOCAL_POINTS, _local_levels
+
+    rng = np.random.default_rng(0)
+    pts = rng.normal(size=(300, 3))
+    f = rng.normal(size=300)
+    where = rng.normal(size=(40, 3))
+    q = rng.uniform(0.0, 1.0, size=40)
+    got = _local_levels(cKDTree(pts), f, where, q)
+    _, idx = cKDTree(pts).query(where, _LOCAL_POINTS)
+    want = [np.quantile(f[i], qi) for i, qi in zip(idx, q)]
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
+
+
+def test_projection_to_local_levels_follows_each_part_of_the_points():
+    from scipy.spatial import cKDTree
+
+    from otlip.sdf_mesh import Sphere
+    from otlip.sdf_mesh._reconstruct import _project_to_data
+
+    # A solid field (f = 1 - r rises inwards) and points on two half-spheres of radius
+    # 1.05 (z > 0) and 0.95 (z < 0): one global level would put every vertex at one
+    # radius, the local one puts each at its half's.
+    solid = _AnalyticField(lambda r: 1.0 - r, 0.1)
+    pts = Sphere().sample_surface(2048, seed=0).astype(np.float64)
+    pts /= np.linalg.norm(pts, axis=1, keepdims=True)  # samples of a mesh: onto the sphere
+    pts *= np.where(pts[:, 2:] > 0, 1.05, 0.95)
+    rng = np.random.default_rng(1)
+    dirs = rng.normal(size=(200, 3))
+    dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
+    dirs = dirs[np.abs(dirs[:, 2]) > 0.3]  # away from the step at the equator
+    verts = 1.2 * dirs
+    moved = _project_to_data(
+        solid, verts, cKDTree(pts), solid.score_samples(pts), np.full(len(verts), 0.5)
+    )
+    want = np.where(dirs[:, 2] > 0, 1.05, 0.95)
+    # f is affine along the ray, so the first Newton step lands (float64 rounding).
+    np.testing.assert_allclose(np.linalg.norm(moved, axis=1), want, atol=1e-9)
+
+
 def test_move_smoothing_keeps_uniform_offsets_and_removes_jitter():
     import trimesh
 
