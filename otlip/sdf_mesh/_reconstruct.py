@@ -83,8 +83,8 @@ _CREST_SMOOTHING = 10
 # another: on the bone at 1 % noise (detail preset) the global upper quartile left those
 # vertices 0.42 % of the diagonal inside on average, the global median put the cow's too
 # far out. Local levels took the p2p Chamfer of the bone at 1 % noise from 0.627 % to
-# 0.488 %, the cow's from 0.761 % to 0.700 %, and 35 bench rows by -8.9 % on geometric
-# mean (bench/README.md, sdf, eleventh session).
+# 0.488 %, the cow's from 0.761 % to 0.700 %, and the 36 bench rows by -9.0 % on
+# geometric mean (26 better, 4 worse by up to 6 %; bench/README.md, sdf, eleventh session).
 _LOCAL_POINTS = 16
 # How far (margins) a vertex without a crest looks further in for a fall of ``f``: a
 # shell whose crest lies past ``_CREST_REACH`` (a thick noisy band) takes the preset's
