@@ -252,8 +252,8 @@ def _coarse_to_fine(fn, lo, hi, res, spacing, level, lipschitz, exterior) -> Lev
         block = half
     sign = None
     if starts.shape[0] > 0:
-        # With ``exterior`` the crossing cells that matter are known only once the
-        # exterior is: ``_keep_exterior`` evaluates their corners.
+        # The last stage settles signs; the cells that cross the level are found on the
+        # assembled grid below (with ``exterior``, only once the exterior is known).
         sign, calls = _single_cells(
             fn,
             lo,
@@ -266,7 +266,6 @@ def _coarse_to_fine(fn, lo, hi, res, spacing, level, lipschitz, exterior) -> Lev
             block,
             node_values,
             np.concatenate(evaluated),
-            exact_crossings=not exterior,
         )
         n_eval += calls
     # A node takes the value of the certified box (``fill`` holds one entry per box of
@@ -299,7 +298,13 @@ def _coarse_to_fine(fn, lo, hi, res, spacing, level, lipschitz, exterior) -> Lev
     # processes each, bench/README.md).
     sign = side = stand_in = None
     grid = LevelSetGrid(values, exact, lo, hi, level, n_eval)
-    return _keep_exterior(fn, grid) if exterior else grid
+    if exterior:
+        return _keep_exterior(fn, grid)
+    # Every node has a value of the right sign now, so the cells with corners on both
+    # sides are the crossing cells; they need exact values at all eight corners.
+    # Found on the whole grid with slices: gathering the corners of the last boxes'
+    # cells took three times as long.
+    return _evaluate_corners(fn, grid, _crossing_cells(np.less_equal(values, level)))
 
 
 def _drop_enclosed(fill, todo, block, level, above) -> np.ndarray:
@@ -385,14 +390,6 @@ def _box_nodes(
     return nodes, parity
 
 
-def _box_cells(boxes: np.ndarray, block: int, res) -> np.ndarray:
-    """Flat indices of the lower-corner nodes of the boxes' cells (``_box_nodes``)."""
-    strides = _strides(res)
-    base = boxes @ strides
-    offsets = _box_offsets(boxes, block, np.asarray(res) - 2)  # last lower-corner index
-    return np.concatenate([base[ok] + int(np.dot(offset, strides)) for offset, ok in offsets])
-
-
 def _single_cells(
     fn,
     lo,
@@ -405,26 +402,22 @@ def _single_cells(
     block,
     node_values,
     evaluated,
-    *,
-    exact_crossings=True,
 ):
-    """Values for the nodes of the last boxes' cells, which may cross ``level``.
+    """Signs for the nodes of the last boxes' cells, which may cross ``level``.
 
     Marching cubes needs exact values at the corners of the cells the level set crosses
     and only the right sign elsewhere. A node's sign is settled by an evaluated node
     ``m`` within two grid steps when ``lipschitz * dist + slack < |f(m) - level|``.
     The corners of the candidate cells are evaluated one parity class of the node
     lattice at a time (each cell has one corner per class), skipping nodes already
-    settled. Then every cell whose corners do not all lie on one side gets exact
-    values at all eight corners: those are the crossing cells.
+    settled. Afterwards every corner has an exact value or a settled sign; the caller
+    finds the crossing cells and evaluates their missing corners.
 
     Args:
         boxes: ``[m, 3]`` lower-corner cell indices of the boxes left, ``block``
             cells a side (at most ``_LAST_BOX``).
         node_values: ``[prod(res)]`` exact values (NaN: unknown), updated in place.
         evaluated: flat indices of the nodes ``node_values`` holds (repeats allowed).
-        exact_crossings: evaluate the corners of the crossing cells; ``False`` stops
-            once every corner has a value of the right sign.
 
     Returns:
         ``(sign, n_evaluations)``: ``[prod(res)]`` int8, the side of the level (+1
@@ -433,8 +426,6 @@ def _single_cells(
     """
     n_eval = 0
     strides = _strides(res)
-    corners = np.array(list(itertools.product((0, 1), repeat=3)))
-    corner_shift = corners @ strides
     sign = np.zeros(node_values.shape, dtype=np.int8)
     # Neighbours within two grid steps, and the gap each needs to inherit a sign.
     stencil = np.array(
@@ -493,22 +484,6 @@ def _single_cells(
         if todo.shape[0] > 0:
             n_eval += evaluate(todo)
             settle(todo)
-    if not exact_crossings:
-        return sign, n_eval
-    # Every corner of a candidate cell now has a value of the right sign; the cells
-    # whose corners disagree cross the level and need all eight corners exact.
-    cell_flat = _box_cells(boxes, block, res)
-    all_above = np.ones(cell_flat.shape[0], dtype=bool)
-    all_below = np.ones(cell_flat.shape[0], dtype=bool)
-    for shift in corner_shift:
-        exact = node_values[cell_flat + shift]
-        above = np.where(np.isnan(exact), sign[cell_flat + shift] > 0, exact > level)
-        all_above &= above
-        all_below &= ~above
-    crossing = cell_flat[~all_above & ~all_below]
-    missing = np.flatnonzero(_corner_mask(crossing, res) & np.isnan(node_values))
-    if missing.shape[0] > 0:
-        n_eval += evaluate(missing)
     return sign, n_eval
 
 
@@ -521,7 +496,7 @@ def _keep_exterior(fn, grid: LevelSetGrid) -> LevelSetGrid:
     nodes join to the border (face connectivity: marching cubes keeps two below-level
     nodes apart across a cell's diagonal), border nodes included.
     """
-    level, shape = grid.level, grid.values.shape
+    level = grid.level
     values, exact = grid.values, grid.exact
     step = float(np.min(grid.spacing))
     below = values < level
@@ -548,27 +523,49 @@ def _keep_exterior(fn, grid: LevelSetGrid) -> LevelSetGrid:
     np.greater(exact, moved, out=exact)
     for face, cap in capped:
         moved[face] = moved[face] | cap
-    # Cells with corners on both sides now, and the corners they lack exact values at.
+    crossing = _crossing_cells(outside)
+    del outside
+    return _evaluate_corners(fn, grid, crossing, skip=moved)
+
+
+def _crossing_cells(below: np.ndarray) -> np.ndarray:
+    """The cells with corners on both sides of a node mask ``below`` ``[nx, ny, nz]``.
+
+    Returns:
+        Flat node indices of their lower corners, sorted.
+    """
+    shape = below.shape
     nx, ny, nz = (n - 1 for n in shape)
     some, every = np.zeros((nx, ny, nz), dtype=bool), np.ones((nx, ny, nz), dtype=bool)
     for dx, dy, dz in itertools.product((0, 1), repeat=3):
-        corner = outside[dx : dx + nx, dy : dy + ny, dz : dz + nz]
+        corner = below[dx : dx + nx, dy : dy + ny, dz : dz + nz]
         some |= corner
         every &= corner
-    del outside
+    # ``np.greater`` on booleans is ``a & ~b``, in place.
     crossing = np.flatnonzero(np.greater(some, every, out=some))
-    del some, every
-    # Their corners (a scatter over the crossing cells alone).
-    lower_corners = np.ravel_multi_index(np.unravel_index(crossing, (nx, ny, nz)), shape)
-    need = np.flatnonzero(_corner_mask(lower_corners, shape))
-    need = need[~exact.reshape(-1)[need] & ~moved.reshape(-1)[need]]
-    n_eval = grid.n_evaluations
+    return np.ravel_multi_index(np.unravel_index(crossing, (nx, ny, nz)), shape)
+
+
+def _evaluate_corners(fn, grid: LevelSetGrid, cells: np.ndarray, skip=None) -> LevelSetGrid:
+    """``grid`` with exact values at every corner of ``cells`` (lower-corner flat indices).
+
+    The corners already exact, and those where ``skip`` (``[nx, ny, nz]`` bool) is
+    true, are left as they are. ``grid``'s arrays are updated in place.
+    """
+    shape = grid.values.shape
+    values, exact = grid.values.reshape(-1), grid.exact.reshape(-1)
+    # A scatter over the cells alone, then one pass over the grid.
+    need = np.flatnonzero(_corner_mask(cells, shape))
+    keep = ~exact[need]
+    if skip is not None:
+        keep &= ~skip.reshape(-1)[need]
+    need = need[keep]
     if need.shape[0] > 0:
         index = np.stack(np.unravel_index(need, shape), axis=1)
-        values.reshape(-1)[need] = _evaluate(fn, grid.node_coordinates(index).astype(np.float32))
-        exact.reshape(-1)[need] = True
-        n_eval += need.shape[0]
-    return LevelSetGrid(values, exact, grid.lo, grid.hi, level, n_eval)
+        values[need] = _evaluate(fn, grid.node_coordinates(index).astype(np.float32))
+        exact[need] = True
+    n_eval = grid.n_evaluations + need.shape[0]
+    return LevelSetGrid(grid.values, grid.exact, grid.lo, grid.hi, grid.level, n_eval)
 
 
 def _refine(coarse: np.ndarray, factor: int, shape) -> np.ndarray:
