@@ -111,6 +111,22 @@ def _check_resolution(resolution) -> tuple[int, int, int]:
     return tuple(int(r) for r in res)
 
 
+def _stand_ins(level: float, step: float) -> tuple[np.float32, np.float32]:
+    """float32 values ``(below, above)`` a grid step off ``level``, strictly on each side.
+
+    Where the step is under float32's rounding at the level (a level of 3e4 and a step
+    of 1e-4), ``level ± step`` rounds to the level itself and a node would change sides;
+    the value then moves to the next float32 out. Checked against the level both in
+    float64 and rounded to float32, the two ways NumPy and marching cubes compare.
+    """
+    below, above = np.float32(level - step), np.float32(level + step)
+    while not (float(below) < level and below < np.float32(level)):
+        below = np.nextafter(below, np.float32(-np.inf))
+    while not (float(above) > level and above > np.float32(level)):
+        above = np.nextafter(above, np.float32(np.inf))
+    return below, above
+
+
 def _batches(m: int) -> list[tuple[int, int, int]]:
     """``(start, stop, size)`` batches covering ``m`` points (``size`` includes padding)."""
     out, start = [], 0
@@ -227,6 +243,7 @@ def _coarse_to_fine(fn, lo, hi, res, spacing, level, lipschitz, exterior) -> Lev
     fill = np.full(tuple(-(-cells // block)), np.nan, dtype=np.float32)
     # Relative slack for float32 evaluation of ``fn``: certify only with room to spare.
     slack = 1e-5 * (1.0 + abs(level))
+    off_level = _stand_ins(level, float(np.min(spacing)))
     while block > _LAST_BOX and starts.shape[0] > 0:
         ends = np.minimum(starts + block, cells)
         centres = lo + 0.5 * (starts + ends) * spacing
@@ -241,7 +258,7 @@ def _coarse_to_fine(fn, lo, hi, res, spacing, level, lipschitz, exterior) -> Lev
         fill[bidx[:, 0], bidx[:, 1], bidx[:, 2]] = f[certified]
         todo = starts[~certified]
         if exterior:
-            todo = _drop_enclosed(fill, todo, block, level, level + float(np.min(spacing)))
+            todo = _drop_enclosed(fill, todo, block, level, off_level[1])
         half = block // 2
         offsets = np.stack(
             np.meshgrid(*([np.array([0, half])] * 3), indexing="ij"), axis=-1
@@ -276,7 +293,6 @@ def _coarse_to_fine(fn, lo, hi, res, spacing, level, lipschitz, exterior) -> Lev
     # assembled in ``node_values`` itself, one slab of x at a time: at 256^3 a fresh
     # full-grid array costs page faults on every call.
     box_of = [np.minimum(np.arange(r), c - 1) // block for r, c in zip(res, cells)]
-    step = float(np.min(spacing))
     values = node_values.reshape(res)
     exact = ~np.isnan(values)
     slab = max(1, (1 << 20) // (res[1] * res[2]))
@@ -287,8 +303,8 @@ def _coarse_to_fine(fn, lo, hi, res, spacing, level, lipschitz, exterior) -> Lev
         stand_in = stand_in.take(box_of[2], axis=2)
         if sign is not None:
             side = sign.reshape(res)[rows]
-            np.copyto(stand_in, np.float32(level + step), where=side > 0)
-            np.copyto(stand_in, np.float32(level - step), where=side < 0)
+            np.copyto(stand_in, off_level[1], where=side > 0)
+            np.copyto(stand_in, off_level[0], where=side < 0)
         np.copyto(values[rows], stand_in, where=~exact[rows])
     if np.isnan(values.min()):  # cannot happen: every cell is certified or exact
         raise RuntimeError("coarse-to-fine extraction left nodes without a value")
@@ -303,7 +319,8 @@ def _coarse_to_fine(fn, lo, hi, res, spacing, level, lipschitz, exterior) -> Lev
     # Every node has a value of the right sign now, so the cells with corners on both
     # sides are the crossing cells; they need exact values at all eight corners.
     # Found on the whole grid with slices: 0.03-0.07 s at 256^3, where gathering the
-    # corners of the last boxes' cells took about 0.27 s (bench/README.md, sdf).
+    # corners of the last boxes' cells took about 0.27 s (bench/README.md, sdf, twelfth
+    # session).
     return _evaluate_corners(fn, grid, _crossing_cells(np.less_equal(values, level)))
 
 
@@ -403,7 +420,7 @@ def _single_cells(
     node_values,
     evaluated,
 ):
-    """Signs for the nodes of the last boxes' cells, which may cross ``level``.
+    """Exact values or settled signs for the nodes of the last boxes' cells.
 
     Marching cubes needs exact values at the corners of the cells the level set crosses
     and only the right sign elsewhere. A node's sign is settled by an evaluated node
@@ -421,8 +438,9 @@ def _single_cells(
 
     Returns:
         ``(sign, n_evaluations)``: ``[prod(res)]`` int8, the side of the level (+1
-        above, -1 below) of the nodes settled without an exact value (0 elsewhere),
-        and the number of calls to ``fn``.
+        above, -1 below) of the nodes settled by a neighbour (0 where none did; exact
+        nodes may carry a sign too, and their values win), and the number of calls
+        to ``fn``.
     """
     n_eval = 0
     strides = _strides(res)
@@ -498,7 +516,7 @@ def _keep_exterior(fn, grid: LevelSetGrid) -> LevelSetGrid:
     """
     level = grid.level
     values, exact = grid.values, grid.exact
-    step = float(np.min(grid.spacing))
+    stand_below, stand_above = _stand_ins(level, float(np.min(grid.spacing)))
     below = values < level
     # Cap the border first: every border node is then below the level, and the border
     # is face-connected, so the exterior is the component of any one border node.
@@ -506,7 +524,7 @@ def _keep_exterior(fn, grid: LevelSetGrid) -> LevelSetGrid:
     for face in (np.s_[[0, -1], :, :], np.s_[:, [0, -1], :], np.s_[:, :, [0, -1]]):
         cap = ~below[face]
         if cap.any():
-            values[face] = np.where(cap, np.float32(level - step), values[face])
+            values[face] = np.where(cap, stand_below, values[face])
             exact[face] = exact[face] & ~cap
             below[face] = True
             capped.append((face, cap))
@@ -519,7 +537,7 @@ def _keep_exterior(fn, grid: LevelSetGrid) -> LevelSetGrid:
     # ``np.greater`` on booleans is ``a & ~b``, in place (at 256^3 a temporary costs
     # page faults): ``below`` becomes the enclosed nodes, lifted above the level.
     moved = np.greater(below, outside, out=below)
-    np.copyto(values, np.float32(level + step), where=moved)
+    np.copyto(values, stand_above, where=moved)
     np.greater(exact, moved, out=exact)
     for face, cap in capped:
         moved[face] = moved[face] | cap
@@ -529,7 +547,7 @@ def _keep_exterior(fn, grid: LevelSetGrid) -> LevelSetGrid:
 
 
 def _crossing_cells(below: np.ndarray) -> np.ndarray:
-    """The cells with corners on both sides of a node mask ``below`` ``[nx, ny, nz]``.
+    """The cells with corners on both sides of a node mask ``below`` (the grid's shape).
 
     Returns:
         Flat node indices of their lower corners, sorted.

@@ -134,6 +134,22 @@ def test_exterior_caps_a_shell_at_the_border():
     assert not fast.exact[0, 24, 24] and fast.values[0, 24, 24] < 0
 
 
+@pytest.mark.parametrize("exterior", [False, True], ids=["both", "exterior"])
+def test_stand_ins_keep_their_side_where_the_step_is_below_float32_rounding(exterior):
+    # At a level of 3e4 float32 rounds in steps of 2e-3, and this grid's step is 4e-4:
+    # ``level + step`` in float32 is the level itself, which put 3,729 settled nodes on
+    # the wrong side and gave 14,332 faces against the dense grid's 5,180.
+    level, slope = 30000.0, 1e4
+    fn = lambda x: level + slope * (0.005 - np.linalg.norm(x, axis=1))
+    bounds = ([-0.01] * 3, [0.01] * 3)
+    dense = evaluate_grid(fn, bounds, 48, level, exterior=exterior)
+    fast = evaluate_grid(fn, bounds, 48, level, lipschitz=slope, exterior=exterior)
+    np.testing.assert_array_equal(fast.values > level, dense.values > level)
+    m_dense, m_fast = mesh_from_grid(dense), mesh_from_grid(fast)
+    np.testing.assert_array_equal(m_dense.vertices, m_fast.vertices)
+    np.testing.assert_array_equal(m_dense.faces, m_fast.faces)
+
+
 def test_asymmetric_box_axes_and_extent():
     box = Box((1.0, 2.0, 3.0))
     mesh = mesh_from_sdf(box.sdf, ([-1.013, -1.507, -2.011], [1.0, 1.5, 2.0]), (41, 61, 81))
