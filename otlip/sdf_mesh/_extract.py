@@ -567,7 +567,7 @@ def _crossing_cells(below: np.ndarray) -> np.ndarray:
 def _evaluate_corners(fn, grid: LevelSetGrid, cells: np.ndarray, skip=None) -> LevelSetGrid:
     """``grid`` with exact values at every corner of ``cells`` (lower-corner flat indices).
 
-    The corners already exact, and those where ``skip`` (``[nx, ny, nz]`` bool) is
+    The corners already exact, and those where ``skip`` (bool, the grid's shape) is
     true, are left as they are. ``grid``'s arrays are updated in place.
     """
     shape = grid.values.shape
