@@ -138,6 +138,11 @@ def _batches(m: int) -> list[tuple[int, int, int]]:
     return out
 
 
+def _node_points(flat: np.ndarray, shape, lo: np.ndarray, spacing: np.ndarray) -> np.ndarray:
+    """float32 coordinates ``[m, 3]`` of the nodes with C-order flat indices ``flat`` ``[m]``."""
+    return (lo + np.stack(np.unravel_index(flat, shape), axis=1) * spacing).astype(np.float32)
+
+
 def _evaluate(fn: Callable, points: np.ndarray) -> np.ndarray:
     """``fn`` on ``[m, 3]`` float32 points in padded batches; returns ``[m]`` float32."""
     out = np.empty((points.shape[0],), dtype=np.float32)
@@ -217,9 +222,7 @@ def _dense(fn, lo, hi, res, spacing, level) -> LevelSetGrid:
     step = _BATCH_SIZES[0]
     for start in range(0, total, step):
         flat = np.arange(start, min(total, start + step))
-        idx = np.stack(np.unravel_index(flat, res), axis=1)
-        pts = (lo + idx * spacing).astype(np.float32)
-        values[start : start + flat.shape[0]] = _evaluate(fn, pts)
+        values[start : start + flat.shape[0]] = _evaluate(fn, _node_points(flat, res, lo, spacing))
     values = values.reshape(res)
     return LevelSetGrid(values, np.ones(res, dtype=bool), lo, hi, level, total)
 
@@ -453,8 +456,7 @@ def _single_cells(
     shifts = stencil @ strides
 
     def evaluate(flat):
-        points = np.stack(np.unravel_index(flat, res), axis=1) * spacing + lo
-        node_values[flat] = _evaluate(fn, points.astype(np.float32))
+        node_values[flat] = _evaluate(fn, _node_points(flat, res, lo, spacing))
         return flat.shape[0]
 
     def settle(flat):
@@ -579,8 +581,7 @@ def _evaluate_corners(fn, grid: LevelSetGrid, cells: np.ndarray, skip=None) -> L
         keep &= ~skip.reshape(-1)[need]
     need = need[keep]
     if need.shape[0] > 0:
-        index = np.stack(np.unravel_index(need, shape), axis=1)
-        values[need] = _evaluate(fn, grid.node_coordinates(index).astype(np.float32))
+        values[need] = _evaluate(fn, _node_points(need, shape, grid.lo, grid.spacing))
         exact[need] = True
     n_eval = grid.n_evaluations + need.shape[0]
     return LevelSetGrid(grid.values, grid.exact, grid.lo, grid.hi, grid.level, n_eval)

@@ -250,13 +250,13 @@ def _local_levels(
     """
     k = min(_LOCAL_POINTS, len(f_data))
     _, idx = tree.query(positions, k)
-    values = np.sort(f_data[idx.reshape(len(positions), k)], axis=1)
-    at = np.asarray(quantiles, dtype=np.float64) * (k - 1)
-    below = np.floor(at).astype(int)
-    above = np.minimum(below + 1, k - 1)
-    rows = np.arange(len(positions))
-    weight = at - below
-    return (1.0 - weight) * values[rows, below] + weight * values[rows, above]
+    near = f_data[idx.reshape(len(positions), k)]
+    quantiles = np.asarray(quantiles, dtype=np.float64)
+    levels = np.empty(len(positions))
+    for q in np.unique(quantiles):  # the median and a preset's quantile: two at most
+        rows = quantiles == q
+        levels[rows] = np.quantile(near[rows], q, axis=1)
+    return levels
 
 
 def _project_to_data(
