@@ -5,6 +5,8 @@
   :func:`far_negatives` (points certainly off the support); ``|f|`` estimates the
   distance to the support of the data, positive inside.
 - :func:`reconstruct_surface`: watertight mesh from a point cloud (no normals).
+- :func:`fair_to_points`: thin-plate fit of a mesh's vertices to points (bridges holes
+  in the sampling; the last step of :func:`reconstruct_surface`).
 - :func:`mesh_from_sdf`: marching cubes (Lewiner) of any field on a box, optionally
   coarse to fine with a Lipschitz certificate (same mesh, far fewer evaluations).
 - :func:`certified_auroc`: AUROC certified against l2 attacks (Prop. 12).
@@ -13,6 +15,7 @@
 """
 
 from otlip.sdf_mesh._extract import LevelSetGrid, evaluate_grid, mesh_from_grid, mesh_from_sdf
+from otlip.sdf_mesh._fairing import fair_to_points
 from otlip.sdf_mesh._io import load_mesh, load_point_cloud
 from otlip.sdf_mesh._metrics import (
     SurfaceMetrics,
@@ -51,6 +54,7 @@ __all__ = [
     "choose_preset",
     "closest_points",
     "evaluate_grid",
+    "fair_to_points",
     "far_negatives",
     "hausdorff_distance",
     "load_mesh",

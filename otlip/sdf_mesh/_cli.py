@@ -42,7 +42,7 @@ def _run(args: argparse.Namespace) -> int:
         )
     if args.iterations is not None and args.iterations < 1:
         raise ValueError(f"--iterations must be >= 1, got {args.iterations}")
-    kwargs = {"outlier_radius": args.outlier_radius or None}
+    kwargs = {"outlier_radius": args.outlier_radius or None, "fairing": not args.no_fairing}
     if args.iterations is not None:
         kwargs["n_iter"] = args.iterations
     if args.hidden is not None:
@@ -102,6 +102,12 @@ def register(subparsers) -> None:
         default=3.0,
         help="points farther than this many margins from the first surface are dropped and "
         "the field refit (0: keep every point)",
+    )
+    p.add_argument(
+        "--no-fairing",
+        action="store_true",
+        help="keep the projected level set as it is (no thin-plate fit to the points, which "
+        "bridges holes in the sampling and averages noise)",
     )
     p.add_argument("--iterations", type=int, default=None, help="training updates")
     p.add_argument("--hidden", default=None, help="hidden widths, e.g. 128,128,128,128")

@@ -28,7 +28,11 @@ and inside a closed shape. The pipeline:
    level: the median of ``f`` over the vertex's nearest points, or their upper quartile
    with ``"detail"`` where ``f`` falls further in (a shell whose crest is out of the
    first search's reach). Both remove the shell's offset. With the crest step, the
-   moves are then averaged over mesh neighbours (the crest's place is noisy);
+   moves are then averaged over mesh neighbours (the crest's place is noisy). Last, a
+   thin-plate fit to the points (``fair_to_points``) moves the vertices: ``f`` measures
+   the distance to the samples, not to the surface, so the mesh sags between them and
+   sinks into holes in the sampling; the fit bridges those and averages noise, with a
+   stiffness that grows with the noise (the spread of ``f`` on the points);
 6. drop connected components that hold under 1 % of the points (outlier bubbles);
 7. points farther than ``outlier_radius`` margins (3) from that surface are outliers:
    their bubbles are gone, but as positives they still lift the field around them and
@@ -50,6 +54,7 @@ from scipy.spatial import cKDTree
 from otlip._progress import progress_bar
 from otlip._validation import check_points
 from otlip.sdf_mesh._extract import evaluate_grid, mesh_from_grid
+from otlip.sdf_mesh._fairing import fair_to_points
 from otlip.sdf_mesh._ocsdf import OneClassSDF
 
 __all__ = ["Reconstruction", "choose_preset", "reconstruct_surface", "reconstruct_with_details"]
@@ -99,6 +104,23 @@ _SHELL_REACH = 2.5
 _ISOLATION_NEIGHBOUR = 4
 _ISOLATION_RATIO = 2.0
 _ISOLATED_SHARE = 0.01
+# Stiffness of the fairing (step 5, ``fair_to_points``): ``(a h_200^2 + c sigma^2) / h^2``
+# with ``h`` the grid step, ``h_200`` the step at resolution 200 and ``sigma`` the noise,
+# estimated as the interquartile range of ``f`` on the points over 1.349 (a Gaussian's).
+# Both terms scale as ``1 / h^2``, as the bending energy of a finer mesh does, so the
+# smoothing length does not change with the resolution. At resolution 200 the bench's
+# clean, sparse and outlier clouds did best with stiffness 0.1-1 (bone with 10 %
+# outliers: 0.299 % at 0.1-0.3, 0.305 % at 1.1, 0.319 % at 3), noisy ones with 10-30
+# (torus at 1 % noise: 0.60 % at 0.3, 0.39 % at 30); their sigma is 1-6 grid steps.
+# a = 0.3, c = 5 give 0.3-3.3 on the first (16 on the cow at 256 points) and 4.5-163 on
+# the second. Against a = 1, a = 0.3 was better on 24 of the 36 rows (by up to 6 %) and
+# worse on 8, the torus's and the capsule's (by 0.3-1.3 %; bench/README.md).
+_FAIRING_FLOOR = 0.3
+_FAIRING_NOISE_WEIGHT = 5.0
+# Points farther than this (margins) from the mesh do not pull it; half as far once
+# outliers were found, since those within a margin of the surface are still there
+# (bone with 20 % outliers: 0.318 % with a margin, 0.309 % with half).
+_FAIRING_REACH = 1.0
 
 
 @dataclass(frozen=True)
@@ -412,6 +434,7 @@ def reconstruct_with_details(
     projection_quantile: float | None = None,
     outlier_radius: float | None = 3.0,
     refit_iters: int | None = None,
+    fairing: bool = True,
     verbose: bool = False,
     **ocsdf_kwargs,
 ) -> Reconstruction:
@@ -425,6 +448,7 @@ def reconstruct_with_details(
     is a solid); ``None`` and ``refit_iters=None`` take the preset's.
     ``outlier_radius`` (in margins) is the distance from the first surface past which a
     point is an outlier; ``None`` keeps every point and skips the refit.
+    ``fairing=False`` skips the thin-plate fairing of the projected vertices (step 5).
     """
     if preset not in PRESET_CHOICES:
         raise ValueError(f"`preset` must be one of {list(PRESET_CHOICES)}, got {preset!r}")
@@ -487,7 +511,11 @@ def reconstruct_with_details(
     # near them would climb onto those (torus, 20 % outliers, detail: 0.43 -> 0.56 %):
     # the crest step runs only on clouds where no outliers were found.
     mesh, level, data_level, n_evals = extract(
-        model, pts[~far], resolution=resolution, crest=not far.any()
+        model,
+        pts[~far],
+        resolution=resolution,
+        crest=not far.any(),
+        fairing_reach=(_FAIRING_REACH / 2 if far.any() else _FAIRING_REACH) if fairing else None,
     )
     return Reconstruction(mesh, model, level, data_level, n_evals, far, preset)
 
@@ -504,15 +532,21 @@ def _extract(
     projection_quantile,
     verbose,
     crest=True,
+    fairing_reach=None,
 ) -> tuple[trimesh.Trimesh, float, float, int]:
-    """Steps 2-6 of the module docstring: ``(mesh, level, data_level, n_evaluations)``."""
+    """Steps 2-6 of the module docstring: ``(mesh, level, data_level, n_evaluations)``.
+
+    ``fairing_reach`` (margins): how far from the mesh the points that pull it in the
+    fairing may lie; ``None`` skips the fairing.
+    """
     f_data = model.score_samples(pts).astype(np.float64)
     data_level = float(np.quantile(f_data, projection_quantile))
     if level_quantile is None:
         level = float(np.median(f_data)) - model.margin_
     else:
         level = float(np.quantile(f_data, float(level_quantile)))
-    bar = progress_bar(3, "extracting surface", verbose=verbose)
+    fair = project and fairing_reach is not None
+    bar = progress_bar(4 if fair else 3, "extracting surface", verbose=verbose)
     # Grid on the cube around the box so that cells are cubes (isotropic resolution).
     side = float(np.max(box[1] - box[0]))
     res = np.maximum(2, np.round(resolution * (box[1] - box[0]) / side).astype(int))
@@ -549,6 +583,14 @@ def _extract(
             moved = verts + _smooth_moves(moved - verts, normals, edges, _CREST_SMOOTHING)
         mesh.vertices = moved
     bar.update(1)
+    if fair:
+        step = side / float(np.max(res))
+        noise = (np.quantile(f_data, 0.75) - np.quantile(f_data, 0.25)) / 1.349
+        stiffness = (
+            _FAIRING_FLOOR * (side / 200.0) ** 2 + _FAIRING_NOISE_WEIGHT * noise**2
+        ) / step**2
+        mesh = fair_to_points(mesh, pts, stiffness=stiffness, reach=fairing_reach * model.margin_)
+        bar.update(1)
     bar.close()
     return mesh, level, data_level, grid.n_evaluations
 

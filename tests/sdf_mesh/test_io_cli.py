@@ -124,3 +124,21 @@ def test_cli_preset_choices_are_the_library_s():
     mesh = parser._subparsers._group_actions[0].choices["mesh"]
     (preset,) = [a for a in mesh._actions if "--preset" in a.option_strings]
     assert sorted(preset.choices) == sorted(PRESET_CHOICES)
+
+
+@pytest.mark.parametrize(("flags", "fairing"), [([], True), (["--no-fairing"], False)])
+def test_cli_passes_the_fairing_switch(tmp_path, monkeypatch, flags, fairing):
+    import otlip.sdf_mesh._reconstruct as reconstruct
+
+    seen = {}
+
+    def record(points, **kwargs):
+        seen.update(kwargs)
+        raise ValueError("recorded")  # the CLI reports it and returns 2
+
+    monkeypatch.setattr(reconstruct, "reconstruct_with_details", record)
+    src = tmp_path / "ball.npy"
+    np.save(src, Sphere().sample_surface(300, seed=0))
+    assert main(["mesh", str(src), "-o", str(tmp_path / "o.ply"), *flags]) == 2
+    assert seen["fairing"] is fairing
+    assert not (tmp_path / "o.ply").exists()

@@ -390,3 +390,30 @@ def test_move_smoothing_keeps_uniform_offsets_and_removes_jitter():
     # Averaging keeps the mean offset and shrinks the jitter several times.
     assert abs(offsets.mean() - 0.1) < 1e-3
     assert offsets.std() < jitter.std() / 4
+
+
+def test_fairing_lifts_the_mesh_out_of_the_gaps_of_a_sparse_cloud():
+    # 256 points on a torus: the field measures the distance to the samples, so its level
+    # set sags between them. The thin-plate fit to the points lifts it back.
+    shape = Torus()
+    pts = shape.sample_surface(256, seed=0)
+    kw = dict(resolution=96, seed=0, **FAST)
+    faired = reconstruct_with_details(pts, **kw)
+    raw = reconstruct_with_details(pts, fairing=False, **kw)
+    # Same field, same marching cubes: only the vertices moved.
+    np.testing.assert_array_equal(faired.mesh.faces, raw.mesh.faces)
+    assert faired.mesh.is_watertight
+    sunk = {
+        name: float(np.mean(shape.sdf(np.asarray(rec.mesh.vertices))))
+        for name, rec in (("faired", faired), ("raw", raw))
+    }
+    # Without the fit the vertices sit 0.0068 inside the torus on average (sdf > 0
+    # inside), with it 0.0012: measured, the bound leaves room for a changed seed stream.
+    assert sunk["raw"] > 0.004
+    assert abs(sunk["faired"]) < 0.3 * sunk["raw"], sunk
+    chamfer = {
+        name: surface_metrics(rec.mesh, shape.mesh(), n_samples=20000).chamfer
+        for name, rec in (("faired", faired), ("raw", raw))
+    }
+    # Point-to-surface Chamfer 0.62 % of the diagonal without the fit, 0.31 % with it.
+    assert chamfer["faired"] < 0.7 * chamfer["raw"], chamfer
