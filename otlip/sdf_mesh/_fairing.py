@@ -24,7 +24,7 @@ from scipy.spatial import cKDTree
 
 from otlip._validation import check_points
 
-__all__ = ["fair_to_points"]
+__all__ = ["fair_to_points", "mesh_adjacency"]
 
 # Weight of each vertex's tie to its own position. It keeps the system definite where a
 # part of the mesh holds no point (the bending energy alone is blind to rigid motions)
@@ -32,11 +32,16 @@ __all__ = ["fair_to_points"]
 _ANCHOR = 1e-6
 
 
-def _graph_laplacian(n_vertices: int, edges: np.ndarray) -> sparse.csr_matrix:
+def mesh_adjacency(n_vertices: int, edges: np.ndarray) -> sparse.csr_matrix:
+    """``[n, n]`` symmetric 0/1 adjacency of a mesh's vertices from its ``[e, 2]`` edges."""
     i, j = edges[:, 0], edges[:, 1]
-    adj = sparse.coo_matrix(
+    return sparse.coo_matrix(
         (np.ones(2 * len(i)), (np.r_[i, j], np.r_[j, i])), shape=(n_vertices, n_vertices)
     ).tocsr()
+
+
+def _graph_laplacian(n_vertices: int, edges: np.ndarray) -> sparse.csr_matrix:
+    adj = mesh_adjacency(n_vertices, edges)
     return (sparse.diags(np.asarray(adj.sum(axis=1)).ravel()) - adj).tocsr()
 
 

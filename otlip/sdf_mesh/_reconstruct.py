@@ -48,13 +48,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import trimesh
-from scipy import sparse
 from scipy.spatial import cKDTree
 
 from otlip._progress import progress_bar
 from otlip._validation import check_points
 from otlip.sdf_mesh._extract import evaluate_grid, mesh_from_grid
-from otlip.sdf_mesh._fairing import fair_to_points
+from otlip.sdf_mesh._fairing import fair_to_points, mesh_adjacency
 from otlip.sdf_mesh._ocsdf import OneClassSDF
 
 __all__ = ["Reconstruction", "choose_preset", "reconstruct_surface", "reconstruct_with_details"]
@@ -323,9 +322,7 @@ def _smooth_moves(
     n = len(moves)
     offsets = np.sum(moves * normals, axis=1)
     tangential = moves - offsets[:, None] * normals
-    i, j = edges[:, 0], edges[:, 1]
-    adj = sparse.coo_matrix((np.ones(2 * len(i)), (np.r_[i, j], np.r_[j, i])), shape=(n, n))
-    adj = adj.tocsr()
+    adj = mesh_adjacency(n, edges)
     deg = np.asarray(adj.sum(axis=1)).ravel()
     for _ in range(rounds):
         offsets = (offsets + adj @ offsets) / (1.0 + deg)
