@@ -507,12 +507,11 @@ def reconstruct_with_details(
     # Outliers left within reach of the surface raise crests of their own, and vertices
     # near them would climb onto those (torus, 20 % outliers, detail: 0.43 -> 0.56 %):
     # the crest step runs only on clouds where no outliers were found.
+    fairing_reach = None
+    if fairing:
+        fairing_reach = _FAIRING_REACH / 2 if far.any() else _FAIRING_REACH
     mesh, level, data_level, n_evals = extract(
-        model,
-        pts[~far],
-        resolution=resolution,
-        crest=not far.any(),
-        fairing_reach=(_FAIRING_REACH / 2 if far.any() else _FAIRING_REACH) if fairing else None,
+        model, pts[~far], resolution=resolution, crest=not far.any(), fairing_reach=fairing_reach
     )
     return Reconstruction(mesh, model, level, data_level, n_evals, far, preset)
 
