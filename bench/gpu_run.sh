@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The test suite and the benches on a lent GPU machine, in one time-boxed call.
+# The test suite and the benches on a GPU machine, in one time-boxed call.
 #
 #   OUT=gpu_out bash bench/gpu_run.sh [WHEEL_DIR] [BUDGET_SECONDS]
 #

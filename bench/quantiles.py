@@ -1,4 +1,4 @@
-"""Benchmark of the center-outward estimators (issue 4).
+"""Benchmark of the center-outward estimators of ``otlip.quantiles``.
 
 Prints, in one run, the worst coverage error over tau in {0.25, 0.5, 0.75, 0.9}
 (coverage of {rank <= tau} on 20,000 fresh samples) and the wall time (with
@@ -8,7 +8,7 @@ compilation) of
   mixtures of Fig. 7.5, the banana and a 5-d Gaussian;
 * the discrete assignment estimator at n = 1k, 4k, 8k;
 * ott-jax's entropic map against a 4,096-point Sobol ball grid (eps = 0.1, 0.01,
-  0.001) and ott-jax's OTCP (banana, the data set of the issue's anchors);
+  0.001) and ott-jax's OTCP (banana, the data set of the reference figures);
 * the neural estimator at larger n (fit-time growth; ``--large`` adds n = 100,000);
 * the conditional estimator against a per-x binned discrete estimator;
 * ``--sections seeds``: the banana over several data seeds, the neural estimator
@@ -43,7 +43,7 @@ from otlip.quantiles import (
 
 TAUS = np.array([0.25, 0.5, 0.75, 0.9])
 
-# Anchors of the issue (2-core machine, banana, n = 4,000): worst error at tau = 0.5 / 0.9
+# Reference figures of ott-jax (2-core machine, banana, n = 4,000): coverage at tau = 0.5 / 0.9
 # and wall time with compilation.
 ANCHORS = {
     "ott entropic eps=0.1": (0.925, 1.000, 13.0),
@@ -135,7 +135,7 @@ def bench_ott(n=4000):
         cov = ott_entropic_coverage(y, yt, eps)
         row(f"ott entropic eps={eps:g}", "banana", n, cov, time.perf_counter() - t)
     print(
-        "\nanchors of the issue (coverage at 0.5 / 0.9, wall s): "
+        "\nreference figures of ott-jax on this data (coverage at 0.5 / 0.9, wall s): "
         + "; ".join(f"{k}: {a:.3f} / {b:.3f} ({s:.0f} s)" for k, (a, b, s) in ANCHORS.items())
     )
 

@@ -13,8 +13,8 @@ time). Without it, only otlip runs, on the analytic shapes.
 
 Figures, all divided by the bounding-box diagonal D of the clean reference mesh R:
   * p2p Chamfer  = (mean_{a in A} min_{b in B} |a-b| + mean_{b in B} min_{a in A} |a-b|) / 2 / D
-    with A, B 20,000 area-uniform samples of the reconstruction and of R (the figure of
-    the issue's anchors; a perfect mesh scores about 0.3 % at 20k samples);
+    with A, B 20,000 area-uniform samples of the reconstruction and of R (the figure
+    published baselines report; a perfect mesh scores about 0.3 % at 20k samples);
   * p2s mean / p99 = mean / 99th percentile of the pooled symmetric point-to-mesh
     distances (20,000 samples of each mesh against the other mesh's triangles);
   * normal consistency = mean |n_A . n_B| at closest points, both directions (1: the
@@ -49,9 +49,10 @@ from otlip.sdf_mesh._extract import _BATCH_SIZES  # the batch shapes to compile 
 
 INPUTS = ("clean", "noise1", "outliers10", "sparse256", "noise3", "outliers20")
 REAL = ("bunny", "cow", "airplane", "bone")
-# The anchors used threads=2 on an idle machine. On a shared, oversubscribed
-# machine OpenMP's spinning barriers made 2 threads 20x slower than 1 (51 s against
-# 2.4 s for the torus at load 10), so the baseline runs single-threaded by default.
+# Screened Poisson's reference timings use threads=2 on an idle machine. On a shared,
+# oversubscribed machine OpenMP's spinning barriers made 2 threads 20x slower than 1
+# (51 s against 2.4 s for the torus at load 10), so the baseline runs single-threaded
+# by default.
 POISSON_THREADS = int(os.environ.get("POISSON_THREADS", "1"))
 
 

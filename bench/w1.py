@@ -1,4 +1,4 @@
-"""Benchmark of otlip.w1 (issue 2, Performance section). Prints every figure in one run.
+"""Benchmark of otlip.w1 against POT and ott-jax. Prints every figure in one run.
 
     .venv/bin/python bench/w1.py            # everything (several minutes on 2 cores)
     .venv/bin/python bench/w1.py --quick    # n = 1k, 4k only, no 10^6 run

@@ -1,4 +1,4 @@
-"""Synthetic data sets of the thesis (§7.3.4, Fig. 7.5) and of the issue's benchmarks.
+"""Synthetic data sets of the thesis (§7.3.4, Fig. 7.5) and of ``bench/quantiles.py``.
 
 All samplers take ``(n, seed)`` and return float32 NumPy arrays, so the same
 seed gives the same sample everywhere (tests, bench, notebook).
@@ -57,7 +57,9 @@ def gaussian_mixture(which: int, n: int, *, seed: int = 0) -> np.ndarray:
 
 
 def banana(n: int, *, seed: int = 0) -> np.ndarray:
-    """The banana of the issue's anchors: ``y1 = z1``, ``y2 = 0.5 z2 + 0.7 (z1^2 - 1)``.
+    """The banana ``y1 = z1``, ``y2 = 0.5 z2 + 0.7 (z1^2 - 1)``.
+
+    The data set of ``bench/quantiles.py`` and of ott-jax's conformal OT examples.
 
     Returns:
         A float32 array ``[n, 2]``.

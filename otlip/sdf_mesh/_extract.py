@@ -45,7 +45,7 @@ _ALL_NEIGHBOURS = np.ones((3, 3, 3), dtype=bool)
 # so there are three: a run of points is cut into the largest batches that fit, and
 # only its tail (fewer than 1,024 points) is padded. Not larger: at 65,536 points a
 # 128-wide network's activations are fresh memory at every call, and the page faults
-# made its evaluation about 1.4x slower on CPU (bench/README.md, sdf, ninth session).
+# made its evaluation about 1.4x slower on CPU.
 _BATCH_SIZES = (16384, 4096, 1024)
 # Size of the smallest boxes certified from their centre. Below it, nodes settle each
 # other's signs (``_single_cells``); size-2 centres would only repeat that work.
@@ -312,18 +312,16 @@ def _coarse_to_fine(fn, lo, hi, res, spacing, level, lipschitz, exterior) -> Lev
     if np.isnan(values.min()):  # cannot happen: every cell is certified or exact
         raise RuntimeError("coarse-to-fine extraction left nodes without a value")
     # Let go of the full-grid signs before the exterior's grids are allocated: those
-    # then reuse that memory. Fresh memory costs page faults: freeing these first took
-    # the first pipeline-mode call at 256^3 from 1.15-1.32 s to 1.03-1.22 s (three
-    # processes each, bench/README.md).
+    # then reuse that memory. Fresh memory costs page faults, about a tenth of the first
+    # pipeline-mode call at 256^3.
     sign = side = stand_in = None
     grid = LevelSetGrid(values, exact, lo, hi, level, n_eval)
     if exterior:
         return _keep_exterior(fn, grid)
     # Every node has a value of the right sign now, so the cells with corners on both
     # sides are the crossing cells; they need exact values at all eight corners.
-    # Found on the whole grid with slices: 0.03-0.07 s at 256^3, where gathering the
-    # corners of the last boxes' cells took about 0.27 s (bench/README.md, sdf, twelfth
-    # session).
+    # Found on the whole grid with slices (0.03-0.07 s at 256^3), several times faster
+    # than gathering the corners of the last boxes' cells.
     return _evaluate_corners(fn, grid, _crossing_cells(np.less_equal(values, level)))
 
 

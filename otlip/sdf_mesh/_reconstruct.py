@@ -59,9 +59,9 @@ from otlip.sdf_mesh._ocsdf import OneClassSDF
 __all__ = ["Reconstruction", "choose_preset", "reconstruct_surface", "reconstruct_with_details"]
 
 MIN_POINTS = 16
-# Newton steps of the vertex projection (see ``_project``). A second step lowered the
-# Chamfer distance on the torus, airplane and bone and fixed bulged box edges; a third
-# changed nothing measurable.
+# Newton steps of the vertex projection (see ``_project``): the second one corrects the
+# first step's error where ``f`` bends across the shell (at box edges); a third moves
+# nothing measurably.
 _PROJECTION_STEPS = 2
 # Share of the points that must lie past ``outlier_radius`` for the refit to run.
 _MIN_OUTLIERS = 0.01
@@ -71,35 +71,25 @@ _MIN_OUTLIERS = 0.01
 _CREST_REACH = 1.5
 _CREST_SAMPLES = 16
 # Second crest search, from the first crest along the gradient there (margins). Beside a
-# convex edge the first ray passes the ridge of ``f`` instead of meeting it, and its
-# maximum stays outside the edge; the ridge lies up to about a margin further. On the
-# 1 x 2 x 3 box (2,048 points, detail preset) the edges bulged by 0.14 (extent) with the
-# first search alone, 0.048 with a second one of 0.5 margins, 0.025 with 1 margin. The
-# bench has no sharp edges: 19 of its 36 rows moved, by -3.5 % to +4.3 % (p2p Chamfer,
-# geometric mean +0.2 %; bench/README.md, sdf, tenth session).
+# convex edge the first ray passes the ridge of ``f`` instead of meeting it; the ridge
+# lies up to about a margin further, so one margin reaches it without bulging the edge.
 _CREST_CLIMB = 1.0
 # Rounds of neighbour averaging of the vertex moves after the crest step (see
-# ``_smooth_moves``). On the demo's torus (detail preset) 10 rounds took the normal
-# consistency from 0.954 to 0.978 and the creases out of the rendering.
+# ``_smooth_moves``): enough to take the noise of the crest's place out of the normals.
 _CREST_SMOOTHING = 10
 # Local data level of the vertices without a crest (``_project_to_data``): a quantile of
-# ``f`` over this many nearest points. One global level fits one part of a shape and not
-# another: on the bone at 1 % noise (detail preset) the global upper quartile left those
-# vertices 0.42 % of the diagonal inside on average, the global median put the cow's too
-# far out. Local levels took the p2p Chamfer of the bone at 1 % noise from 0.627 % to
-# 0.488 %, the cow's from 0.761 % to 0.700 %, and the 36 bench rows by -9.0 % on
-# geometric mean (26 better, 4 worse by up to 6 %; bench/README.md, sdf, eleventh session).
+# ``f`` over this many nearest points. The shell's level varies over a shape, so one
+# global level fits one part and not another; 16 points give a stable local quantile.
 _LOCAL_POINTS = 16
 # How far (margins) a vertex without a crest looks further in for a fall of ``f``: a
 # shell whose crest lies past ``_CREST_REACH`` (a thick noisy band) takes the preset's
-# quantile, a solid the median. 2.5 keeps the look inside the torus's tube (98 % of its
-# vertices without a crest see a fall at 1 % noise) and finds few falls in the bone
-# (25 %); at 4 margins 69 % of the bone's looked through to the other side.
+# quantile, a solid the median. 2.5 sees the fall inside a thin tube without looking
+# through a thicker part to its other side.
 _SHELL_REACH = 2.5
 # ``choose_preset``: a point is isolated when its 4th neighbour is more than twice as far
-# as the cloud's median 4th-neighbour distance; over 1 % isolated means outliers. On the
-# bench's 36 inputs, clouds with 10-20 % uniform outliers have 3.6-11.6 % isolated points,
-# clean, 1 %-noise and 256-point clouds 0-2.0 % and 3 %-noise ones 0.4-2.3 %.
+# as the cloud's median 4th-neighbour distance; over 1 % isolated means outliers. Clouds
+# with uniform outliers are well above that share; clean, noisy and sparse samples of a
+# surface stay around or below it.
 _ISOLATION_NEIGHBOUR = 4
 _ISOLATION_RATIO = 2.0
 _ISOLATED_SHARE = 0.01
@@ -107,18 +97,13 @@ _ISOLATED_SHARE = 0.01
 # with ``h`` the grid step, ``h_200`` the step at resolution 200 and ``sigma`` the noise,
 # estimated as the interquartile range of ``f`` on the points over 1.349 (a Gaussian's).
 # Both terms scale as ``1 / h^2``, as the bending energy of a finer mesh does, so the
-# smoothing length does not change with the resolution. At resolution 200 the bench's
-# clean, sparse and outlier clouds did best with stiffness 0.1-1 (bone with 10 %
-# outliers: 0.299 % at 0.1-0.3, 0.305 % at 1.1, 0.319 % at 3), noisy ones with 10-30
-# (torus at 1 % noise: 0.60 % at 0.3, 0.39 % at 30); their sigma is 1-6 grid steps.
-# a = 0.3, c = 5 give 0.3-3.3 on the first (16 on the cow at 256 points) and 4.5-163 on
-# the second. Against a = 1, a = 0.3 was better on 24 of the 36 rows (by up to 6 %) and
-# worse on 8, the torus's and the capsule's (by 0.3-1.3 %; bench/README.md).
+# smoothing length does not change with the resolution. The floor ``a`` keeps clean and
+# sparse clouds nearly unsmoothed (stiffness about 0.3-3 at resolution 200); the noise
+# term ``c sigma^2`` makes the stiffness grow with the noise (tens to hundreds).
 _FAIRING_FLOOR = 0.3
 _FAIRING_NOISE_WEIGHT = 5.0
 # Points farther than this (margins) from the mesh do not pull it; half as far once
-# outliers were found, since those within a margin of the surface are still there
-# (bone with 20 % outliers: 0.318 % with a margin, 0.309 % with half).
+# outliers were found, since those within a margin of the surface are still there.
 _FAIRING_REACH = 1.0
 
 
