@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 # tests that call the CLI in-process must not switch on a persistent compilation cache
-# for the rest of the session (nor write to the user's ~/.cache)
+# for the rest of the test run (nor write to the user's ~/.cache)
 os.environ["OTLIP_NO_COMPILATION_CACHE"] = "1"
 
 jax.config.update("jax_numpy_dtype_promotion", "strict")

@@ -1,14 +1,47 @@
 """The curated top-level API resolves to the sub-packages' objects."""
 
+import importlib
+import inspect
 import subprocess
 import sys
 
+import pytest
+
 import otlip
 
+PACKAGES = ("w1", "icnn", "quantiles", "sdf_mesh", "gp")
 
-def test_every_public_name_resolves():
+
+def test_every_public_name_is_the_sub_package_s_documented_object():
+    assert otlip.__all__ == sorted(set(otlip.__all__))  # sorted, no name twice
+    listed = dir(otlip)
     for name in otlip.__all__:
-        assert getattr(otlip, name) is not None, name
+        obj = getattr(otlip, name)
+        # a class or a function defined in one of the sub-packages (not a re-export of
+        # a dependency's object, nor a placeholder)
+        assert inspect.isclass(obj) or inspect.isfunction(obj), (name, type(obj))
+        package = ".".join(obj.__module__.split(".")[:2])
+        assert package in {f"otlip.{p}" for p in PACKAGES}, (name, obj.__module__)
+        # the same object as the sub-package's public name, not a copy
+        sub = importlib.import_module(package)
+        assert name in sub.__all__ and getattr(sub, name) is obj, name
+        assert inspect.getdoc(obj), f"{name} has no docstring"
+        assert name in listed, name
+    with pytest.raises(AttributeError, match="no attribute 'not_a_name'"):
+        otlip.not_a_name
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_every_sub_package_name_resolves(package):
+    sub = importlib.import_module(f"otlip.{package}")
+    assert len(sub.__all__) == len(set(sub.__all__))
+    for name in sub.__all__:
+        obj = getattr(sub, name)
+        if callable(obj):
+            assert obj.__module__.startswith(f"otlip.{package}."), (name, obj.__module__)
+        else:
+            # the constants (upper case): tables of the choices an argument accepts
+            assert name.isupper() and isinstance(obj, dict | tuple) and len(obj) > 0, name
 
 
 def test_import_is_lazy():

@@ -62,6 +62,7 @@ def test_load_points_formats(tmp_path):
     np.savez(tmp_path / "a.npz", data=pts)
     np.savetxt(tmp_path / "a.csv", pts, delimiter=",", header="x,y,z", comments="")
     for name in ("a.npy", "a.npz", "a.csv"):
+        # float32 points: one rounding of 6e-8 relative (the CSV text keeps 18 digits)
         np.testing.assert_allclose(load_points(tmp_path / name), pts, rtol=1e-6)
     with pytest.raises(FileNotFoundError, match="not found"):
         load_points(tmp_path / "missing.npy")

@@ -33,7 +33,9 @@ def test_sliced_wasserstein_weighted_ragged_equals_duplicated(rng):
     # Weights (1/6, 1/3, 1/2) describe the same measure as x repeated (1, 2, 3) times.
     dup = np.repeat(x, [1, 2, 3], axis=0)
     z = np.asarray(emb([x, dup], [np.array([1 / 6, 1 / 3, 1 / 2]), None]))
-    np.testing.assert_allclose(z[0], z[1], atol=1e-6)
+    # the same quantile functions from float32 cumulative weights (a few roundings of
+    # eps 1.2e-7): relative to the embedding's scale (measured: equal)
+    np.testing.assert_allclose(z[0], z[1], atol=1e-5 * np.abs(z[1]).max())
 
 
 def test_rff_mean_embedding_approximates_kernel_mean(rng):

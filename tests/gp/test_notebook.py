@@ -12,7 +12,7 @@ def test_notebook_runs_and_reproduces_table_c1(tmp_path):
     text = execute_notebook("gp_distributions.ipynb", timeout=1800).text
     evs = float(re.search(r"learned u \(ours\)\s*:\s*([0-9.]+)", text).group(1))
     acc = float(re.search(r"test accuracy on \d+ images: ([0-9.]+)", text).group(1))
-    # Thesis Table C.1: 0.997; issue bar 0.99. Digits 4 vs 6: thesis MNIST 95 %.
+    # Thesis Table C.1: 0.997; the bar is 0.99. Digits 4 vs 6: thesis MNIST 95 %.
     assert evs >= 0.99, evs
     assert acc >= 0.9, acc
 

@@ -69,7 +69,7 @@ def test_gaussian_d2_w2_and_map_accuracy(fitted_d2):
     est, xe = fitted_d2
     true = gaussian_w2(M1, C1, M2, C2)
     a, b = gaussian_monge_map(M1, C1, M2, C2)
-    # issue goals in d = 2: W2 within 2 % and L2-UVP <= 1 %. Measured with these
+    # accuracy goals in d = 2: W2 within 2 % and L2-UVP <= 1 %. Measured with these
     # settings on seeds 0, 1: W2 (dual) +0.1 %, -0.2 %, UVP 0.42 %, 0.38 %. 20k
     # evaluation points: the Monte-Carlo error of the estimate is ~0.3 %.
     assert est.distance == est.dual_distance
@@ -86,9 +86,10 @@ def test_map_api_consistency(fitted_d2):
     x = xe[:200]
     tx = tmap.transport(x)
     assert tx.shape == (200, 2) and tx.dtype == np.float32
-    # T is monotone (gradient of a convex function), on the learned map as well
+    # T is monotone (gradient of a convex function), on the learned map as well; slack:
+    # float32 round-off of the inner products, relative to their size
     inner = np.sum((tx[:100] - tx[100:]) * (x[:100] - x[100:]), axis=1)
-    assert inner.min() >= -1e-5
+    assert inner.min() >= -1e-5 * np.abs(inner).max()
     # inverse ∘ transport = identity: conjugate refinement to ~1e-3 in standardized units
     np.testing.assert_allclose(tmap.inverse(tx), x, atol=2e-2)
     # transport = ∇ potential (central differences on the float32 potential, h = 1e-2:
@@ -115,8 +116,12 @@ def test_map_api_consistency(fitted_d2):
 
     # f* enters W2² ≈ 1.7 with a factor 2: 1e-3 absolute is < 0.1 % of W2²
     assert abs(conj_mean(30) - conj_mean(100)) < 1e-3
-    # a batch of any size gives the same map (padding of the evaluation chunks)
-    np.testing.assert_allclose(tmap.transport(x[:7]), tx[:7], rtol=1e-5, atol=1e-5)
+    # a batch of any size gives the same map (padding of the evaluation chunks): another
+    # compiled shape, so float32 rounding of width-32 products (eps 1.2e-7, measured 2e-7
+    # on values up to 2.6), relative to the map's magnitude
+    np.testing.assert_allclose(
+        tmap.transport(x[:7]), tx[:7], rtol=1e-5, atol=1e-5 * np.abs(tx[:7]).max()
+    )
 
 
 def test_point_clouds_against_pot_exact_w2():
@@ -127,7 +132,7 @@ def test_point_clouds_against_pot_exact_w2():
     exact = np.sqrt(ot.emd2([], [], ot.dist(x, y), numItermax=1_000_000))
     est = w2_distance(x, y, steps=800, batch_size=256, hidden=(32, 32), lr=1e-2, verbose=False)
     assert est.n_eval == 2000
-    # issue tolerance: within 3 %
+    # accuracy goal for point clouds: within 3 % of POT's exact W2 between the samples
     assert est.distance == pytest.approx(exact, rel=0.03)
 
 
@@ -158,19 +163,43 @@ def test_bad_input_errors():
         monge_map([["a", "b"]], x, verbose=False)
 
 
-def test_defaults_by_dimension_and_explicit_overrides():
-    low, high = monge_map_defaults(2), monge_map_defaults(64)
-    # the d > 32 preset spends its time on more, cheaper steps (bench/README.md)
-    assert high["steps"] > low["steps"] and high["batch_size"] < low["batch_size"]
-    assert high["conj_steps"] < low["conj_steps"] and high["hidden"] == (128, 128, 128)
-    # only the amortized method has the step preset; widths follow d for every method
-    assert monge_map_defaults(64, "minimax")["steps"] == low["steps"]
-    assert monge_map_defaults(64, "minimax")["hidden"] == (128, 128, 128)
-    # an explicit argument wins over the preset
-    x = np.random.default_rng(0).normal(size=(64, 40))
-    tmap = monge_map(x, x + 1.0, steps=20, hidden=(8, 8), log_every=10, verbose=False)
-    assert tmap.history.step.tolist() == [10, 20]
-    assert tmap.potential_net.hidden == (8, 8)
+class _Recorded(Exception):
+    """Stops monge_map at its first training chunk, once the settings are resolved."""
+
+
+_SETTINGS = ("steps", "batch_size", "lr", "conj_steps", "conj_lr")
+
+
+def test_unset_settings_follow_monge_map_defaults_and_explicit_ones_win(monkeypatch):
+    # monge_map documents that every setting left None takes monge_map_defaults(d, method);
+    # the first training chunk receives what the run uses: record it, train nothing.
+    import otlip.icnn._monge as monge
+
+    seen = {}
+
+    def record(state, data_x, data_y, center, scale, key, cfg, n_steps):
+        seen.update(cfg=cfg, f=state.f, aux=state.aux, chunk=n_steps)
+        raise _Recorded
+
+    monkeypatch.setattr(monge, "_train_chunk", record)
+    rng = np.random.default_rng(0)
+    # both sides of the d = 32 switch, and a method without the step preset
+    for d, method in ((2, "amortized"), (40, "amortized"), (40, "minimax")):
+        x = rng.normal(size=(64, d))
+        with pytest.raises(_Recorded):
+            monge_map(x, x + 1.0, method=method, verbose=False)
+        preset = monge_map_defaults(d, method)
+        cfg = seen["cfg"]
+        assert [getattr(cfg, k) for k in _SETTINGS] == [preset[k] for k in _SETTINGS], (d, method)
+        assert seen["f"].hidden == preset["hidden"], (d, method)
+        if method == "minimax":  # the conjugate ICNN g has the widths of f
+            assert seen["aux"].hidden == preset["hidden"]
+    # an explicit argument wins over the preset, each one on its own
+    given = {"steps": 20, "batch_size": 32, "lr": 1e-3, "conj_steps": 0, "conj_lr": 0.2}
+    with pytest.raises(_Recorded):
+        monge_map(x, x + 1.0, hidden=(8, 8), log_every=10, verbose=False, **given)
+    assert [getattr(seen["cfg"], k) for k in _SETTINGS] == [given[k] for k in _SETTINGS]
+    assert seen["f"].hidden == (8, 8) and seen["chunk"] == 10
     with pytest.raises(ValueError, match="conj_steps"):
         monge_map(x, x, conj_steps=-1, verbose=False)
 
@@ -241,7 +270,7 @@ def test_minimax_gaussian_d2():
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_gaussian_d16_closed_form(seed):
-    # issue goals in d = 16 with default settings: W2 within 2 %, L2-UVP <= 3 %
+    # accuracy goals in d = 16 with default settings: W2 within 2 %, L2-UVP <= 3 %
     m1, c1, m2, c2 = random_gaussian_pair(16, seed=seed)
     sx, sy = gaussian_sampler(m1, c1), gaussian_sampler(m2, c2)
     est = w2_distance(sx, sy, seed=seed, n_eval=50_000, verbose=False)
@@ -254,7 +283,7 @@ def test_gaussian_d16_closed_form(seed):
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_gaussian_d2_closed_form_defaults(seed):
-    # issue goals in d = 2 with default settings, random pairs: W2 within 2 %, UVP <= 1 %
+    # accuracy goals in d = 2 with default settings, random pairs: W2 within 2 %, UVP <= 1 %
     m1, c1, m2, c2 = random_gaussian_pair(2, seed=seed)
     sx, sy = gaussian_sampler(m1, c1), gaussian_sampler(m2, c2)
     est = w2_distance(sx, sy, seed=seed, n_eval=50_000, verbose=False)
@@ -272,4 +301,7 @@ def test_amortizer_batched_path_matches_the_per_point_call():
     # the last layer starts at zero (the identity map): give it weights to compare
     amort = eqx.tree_at(lambda a: a.mlp.layers[-1].weight, amort, jnp.ones_like(last.weight))
     y = jax.random.normal(jax.random.key(1), (7, 5))
-    np.testing.assert_allclose(amort.batched(y), jax.vmap(amort)(y), rtol=1e-5, atol=1e-6)
+    # the same float32 products in another order (width 16, three layers): rounding
+    # relative to the outputs (measured 1.2e-7 on values up to 2.4)
+    ref = np.asarray(jax.vmap(amort)(y))
+    np.testing.assert_allclose(amort.batched(y), ref, rtol=1e-5, atol=1e-5 * np.abs(ref).max())

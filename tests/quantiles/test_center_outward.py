@@ -11,9 +11,9 @@ from matplotlib.path import Path
 from otlip.quantiles import CenterOutward, gaussian, gaussian_mixture, isotropic_gaussian_rank
 
 TAUS = np.array([0.25, 0.5, 0.75, 0.9])
-# Coverage tolerance of the issue (0.02 for n = 4,000 training points): the region
-# estimated from n points has an intrinsic coverage error of sd sqrt(tau (1-tau) / n)
-# ≈ 0.008 at tau = 0.5, and 20,000 test points add sd ≈ 0.0035.
+# Coverage tolerance, 0.02 for n = 4,000 training points: the region estimated from n
+# points has an intrinsic coverage error of sd sqrt(tau (1-tau) / n) ≈ 0.008 at
+# tau = 0.5, and 20,000 test points add sd ≈ 0.0035: 0.02 is over two sd of both.
 COVERAGE_TOL = 0.02
 
 
@@ -70,12 +70,16 @@ def test_distribution_is_monotone_and_a_convex_gradient(gauss):
     model, yt = gauss
     p, q = yt[:3000], yt[3000:6000]
     inner = np.sum((model.distribution(p) - model.distribution(q)) * (p - q), axis=1)
+    # |F| <= 1 in float32 (rounding 1e-7) times |p - q| <= 10: slack 1e-5 is ten times that
     assert inner.min() >= -1e-5
     # the raw map ∇g is the gradient of a convex function: symmetric PSD Jacobian
     z = jnp.asarray((yt[:64] - model.center_) / model.scale_, jnp.float32)
     jac = jax.vmap(jax.jacfwd(jax.grad(model.potential_)))(z)
-    np.testing.assert_allclose(jac, jnp.swapaxes(jac, 1, 2), atol=1e-4)
-    assert float(jnp.min(jnp.linalg.eigvalsh(jac))) > -1e-5
+    # float32 second derivatives of order one (measured: entries up to 0.55, asymmetry
+    # 3e-8): both slacks are far above the rounding and far below the entries
+    scale = float(jnp.abs(jac).max())
+    np.testing.assert_allclose(jac, jnp.swapaxes(jac, 1, 2), atol=1e-4 * scale)
+    assert float(jnp.min(jnp.linalg.eigvalsh(jac))) > -1e-5 * scale
 
 
 def test_contains_agrees_with_rank(gauss):
@@ -118,7 +122,8 @@ def test_three_dimensional_contour_is_a_closed_mesh_on_the_level_set():
     mesh = model.contour(0.5, resolution=24)
     assert mesh.is_watertight and mesh.volume > 0
     # marching cubes interpolates linearly between grid nodes: the vertices are on the
-    # level set up to the grid step (rank varies by about 0.05 per step here)
+    # level set up to the interpolation error across a cell (grid step about 0.5, over
+    # which the rank changes by about 0.3; measured deviations 0.005 median, 0.027 max)
     np.testing.assert_allclose(model.rank(mesh.vertices), 0.5, atol=0.03)
     assert mesh.contains(model.median()[None, :])[0]
 

@@ -1,4 +1,4 @@
-"""Shared fitted models for the sdf_mesh tests (fitted once per session).
+"""Shared fitted models for the sdf_mesh tests (fitted once per test run).
 
 Every fit uses the same network shape and batch size so that the training step is
 compiled once for the whole package.

@@ -66,7 +66,7 @@ def _fit(name: str) -> tuple[W1Result, float]:
 def test_against_pot_exact(name):
     res, exact = _fit(name)
     # the KR dual with a 1-Lipschitz network is a lower bound of the sample W1 (up to
-    # float32 rounding); the issue's accuracy goal is 1 %
+    # float32 rounding: relative 1e-4); the accuracy goal: within 1 % of POT's exact value
     assert res.distance <= exact * (1 + 1e-4)
     assert res.distance == pytest.approx(exact, rel=1e-2)
     assert res.converged
@@ -96,7 +96,9 @@ def test_result_fields_and_potential():
     f = res.potential
     fx, fy = np.asarray(f(x)), np.asarray(f(y))
     assert fx.shape == (N,)
-    assert float(fx.mean() - fy.mean()) == pytest.approx(res.distance, rel=1e-4)
+    # float32 potentials, float64 means: only the values' rounding (eps 1.2e-7) remains
+    mean_gap = fx.mean(dtype=np.float64) - fy.mean(dtype=np.float64)
+    assert float(mean_gap) == pytest.approx(res.distance, rel=1e-4)
     # 1-Lipschitz in the original coordinates (float32: 1e-4 margin), and certified so:
     # the average of two networks whose spectral-norm products are 1 up to rounding
     assert lipschitz_lower_bound(f.single, np.concatenate([x, y])[::10]) <= 1 + 1e-4
