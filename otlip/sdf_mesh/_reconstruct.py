@@ -132,7 +132,7 @@ class SurfacePreset:
 # legs, which no Newton negative reaches) and follows sparse samples, but a sharper fit
 # also follows noise and outliers more. Where its field is a shell, vertices without a
 # crest go to the upper quartile of f over their nearest points, the middle of a noisy
-# shell rather than its outer edge. Measurements of both are in bench/README.md.
+# shell rather than its outer edge.
 SURFACE_PRESETS = {
     "robust": SurfacePreset(
         training={"bjorck_iters": 5}, projection_quantile=0.5, refit_iters=1000
@@ -171,9 +171,8 @@ def _isolated_share(points) -> float:
 def choose_preset(points) -> str:
     """The preset ``preset="auto"`` uses: ``"robust"`` with outliers, else ``"detail"``.
 
-    The detail preset's sharper fit follows outliers (bone with 20 % outliers: 0.64 %
-    against robust's 0.36 %), and is ahead on clean, sparse and 1 %-noise clouds (clean cow:
-    0.56 % against 0.79 %; bench/README.md). Outliers are told by
+    The detail preset's sharper fit follows outliers, and is ahead on clean, sparse and
+    noisy clouds, where it opens gaps the robust field fills. Outliers are told by
     ``_isolated_share`` above 1 %.
 
     Args:
