@@ -4,6 +4,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 DEMO_OUT ?= demo_out
+# Test processes: a second one fills the core left idle while XLA compiles (the suite is
+# compilation-bound); whole files go to one process so module fixtures run once.
+TEST_WORKERS ?= 2
+PYTEST := $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 .PHONY: demo test test-slow lint bench clean
 
@@ -17,10 +21,10 @@ demo: $(STAMP)
 	$(VENV)/bin/otlip demo --out $(DEMO_OUT)
 
 test: $(STAMP)
-	$(PY) -m pytest
+	$(PYTEST)
 
 test-slow: $(STAMP)
-	$(PY) -m pytest -m slow
+	$(PYTEST) -m slow
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check otlip tests bench
