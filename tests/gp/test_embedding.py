@@ -113,6 +113,33 @@ def test_warm_start_changes_only_the_gauge(rng):
     assert np.all(np.asarray(cold.converged))
 
 
+def test_warm_solve_under_a_small_cap_gives_the_full_cap_gradient(rng):
+    # The fit differentiates warm-started solves under a cap of 100 iterations: what it
+    # buys is a shorter unrolled buffer, never another value or gradient.
+    y0 = rng.normal(size=(4, 2)) * 0.5
+    batch = pad_clouds([rng.normal(size=(m, 2)) * 0.2 for m in (9, 6)])
+    emb = SinkhornEmbedding(y0, epsilon=0.1, threshold=1e-5)
+    f0 = eqx.filter_jit(lambda e: e.solve(batch).f)(emb)
+    moved = eqx.tree_at(lambda e: e.raw_points, emb, emb.raw_points + 0.05)
+
+    def loss(e, cap):
+        return jax.numpy.sum(e.solve(batch, f0, max_iterations=cap).potentials ** 2)
+
+    values = []
+    for cap in (None, 100):
+        value, grad = eqx.filter_jit(eqx.filter_value_and_grad(loss))(moved, cap)
+        values.append(
+            (float(value), np.concatenate([np.ravel(grad.raw_points), np.ravel(grad.raw_logits)]))
+        )
+    n_iters = eqx.filter_jit(lambda e: e.solve(batch, f0).n_iters)(moved)
+    assert int(np.max(np.asarray(n_iters))) < 100
+    # Same iterations under both caps, so the same float32 operations: equal to round-off.
+    assert values[1][0] == pytest.approx(values[0][0], rel=1e-6)
+    np.testing.assert_allclose(
+        values[1][1], values[0][1], rtol=1e-5, atol=1e-6 * np.abs(values[0][1]).max()
+    )
+
+
 @pytest.mark.slow  # two float64 gradient compilations of ott-jax (about 30 s on 2 loaded cores)
 def test_implicit_and_unrolled_gradients_agree(rng):
     y0 = rng.normal(size=(4, 2)) * 0.5
