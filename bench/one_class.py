@@ -49,7 +49,7 @@ def tasks(names, max_classes=None):
             raise SystemExit(f"unknown data set {name}")
 
 
-def one_task(X, normal, seed, n_iter):
+def one_task(X, normal, seed, steps):
     Xn, Xa = X[normal], X[~normal]
     tr, te = train_test_split(Xn, test_size=0.3, random_state=seed)
     sc = StandardScaler().fit(tr)
@@ -60,7 +60,7 @@ def one_task(X, normal, seed, n_iter):
     test = np.r_[te, Xa]
     out = {}
     t = time.perf_counter()
-    oc = OneClassSDF(hidden=(128, 128, 128), n_iter=n_iter, seed=seed).fit(tr)
+    oc = OneClassSDF(hidden=(128, 128, 128), steps=steps, seed=seed).fit(tr)
     out["ocsdf_time"] = time.perf_counter() - t
     s_in, s_out = oc.score_samples(te), oc.score_samples(Xa)
     out["ocsdf"] = roc_auc_score(y, np.r_[s_in, s_out])
@@ -78,7 +78,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--datasets", default="breast_cancer,wine,digits")
-    parser.add_argument("--n-iter", type=int, default=1000)
+    parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--max-classes", type=int, default=None, help="normal classes per set")
     args = parser.parse_args()
     load = os.getloadavg()
@@ -94,7 +94,7 @@ def main() -> None:
     print("|---|---|---|" + "---|" * (len(RADII) - 1) + "---|---|---|")
     per_ds: dict[str, list] = {}
     for ds, cls, X, normal in tasks(args.datasets.split(","), args.max_classes):
-        res = [one_task(X, normal, s, args.n_iter) for s in range(args.seeds)]
+        res = [one_task(X, normal, s, args.steps) for s in range(args.seeds)]
         per_ds.setdefault(ds, []).extend(res)
 
         def ms(key, i=None, res=res):

@@ -38,7 +38,7 @@ def main() -> None:
     def timed_fit(self, X, y=None):
         t = time.perf_counter()
         out = fit(self, X, y)
-        stages.append((f"fit, {len(X)} points, {self.n_iter} updates", time.perf_counter() - t))
+        stages.append((f"fit, {len(X)} points, {self.steps} updates", time.perf_counter() - t))
         return out
 
     def timed_extract(model, pts, **kw):

@@ -13,6 +13,7 @@ import importlib
 __version__ = "0.1.0"
 
 _EXPORTS: dict[str, tuple[str, ...]] = {
+    "otlip._persist": ("load",),
     "otlip.w1": (
         "BjorckDense",
         "SpectralDense",

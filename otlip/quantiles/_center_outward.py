@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from otlip._estimator import Estimator
+from otlip._persist import register
 from otlip._validation import check_points, check_probability
 from otlip.icnn import batch_gradients
 from otlip.quantiles._contours import level_mesh, level_polyline, resample_closed
@@ -23,6 +26,8 @@ from otlip.quantiles._neural import (
     assignment_targets,
     fit_potential,
     invert_gradient,
+    make_potential,
+    neural_config,
 )
 
 __all__ = ["Calibration", "CenterOutward"]
@@ -60,7 +65,8 @@ class Calibration:
         return np.interp(tau, xp, fp)
 
 
-class CenterOutward:
+@register
+class CenterOutward(Estimator):
     """Center-outward quantiles of a point cloud ``[n, d]``.
 
     Args:
@@ -108,55 +114,63 @@ class CenterOutward:
         seed: int = 0,
         verbose: bool = False,
     ):
-        if method not in METHODS:
-            raise ValueError(f"`method` must be one of {METHODS}, got {method!r}")
-        if calibration not in CALIBRATIONS:
-            raise ValueError(f"`calibration` must be one of {CALIBRATIONS}, got {calibration!r}")
-        if not 0.0 < calibration_fraction < 1.0:
-            raise ValueError(
-                f"`calibration_fraction` must be in (0, 1), got {calibration_fraction}"
-            )
-        for name, val in (
-            ("steps", steps),
-            ("batch_size", batch_size),
-            ("max_assign", max_assign),
-            ("passes", passes),
-        ):
-            if int(val) < 1:
-                raise ValueError(f"`{name}` must be >= 1, got {val}")
-        if not learning_rate > 0:
-            raise ValueError(f"`learning_rate` must be > 0, got {learning_rate}")
         self.method = method
-        self.config = NeuralConfig(
-            hidden=tuple(int(h) for h in hidden),
-            steps=int(steps),
-            batch_size=int(batch_size),
-            learning_rate=float(learning_rate),
-            max_assign=int(max_assign),
-            passes=int(passes),
-        )
+        self.hidden = hidden
+        self.steps = steps
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
         self.calibration = calibration
-        self.calibration_fraction = float(calibration_fraction)
-        self.seed = int(seed)
-        self.verbose = bool(verbose)
+        self.calibration_fraction = calibration_fraction
+        self.max_assign = max_assign
+        self.passes = passes
+        self.seed = seed
+        self.verbose = verbose
+
+    def _config(self) -> NeuralConfig:
+        """The validated hyper-parameters of the neural map."""
+        if self.method not in METHODS:
+            raise ValueError(f"`method` must be one of {METHODS}, got {self.method!r}")
+        if self.calibration not in CALIBRATIONS:
+            raise ValueError(
+                f"`calibration` must be one of {CALIBRATIONS}, got {self.calibration!r}"
+            )
+        if not 0.0 < self.calibration_fraction < 1.0:
+            raise ValueError(
+                f"`calibration_fraction` must be in (0, 1), got {self.calibration_fraction}"
+            )
+        return neural_config(
+            hidden=self.hidden,
+            steps=self.steps,
+            batch_size=self.batch_size,
+            learning_rate=self.learning_rate,
+            max_assign=self.max_assign,
+            passes=self.passes,
+        )
 
     # ------------------------------------------------------------------ fit
-    def fit(self, Y) -> CenterOutward:
-        """Fit the center-outward map to observations ``Y [n, d]`` (``n >= 10``)."""
+    def fit(self, Y, y=None) -> CenterOutward:
+        """Fit the center-outward map to observations ``Y [n, d]`` (``n >= 10``).
+
+        ``y`` is ignored (scikit-learn's signature for unsupervised estimators).
+        """
+        del y
+        config = self._config()
         y = check_points(Y, "Y", min_points=10, dtype=np.float64)
         n, d = y.shape
-        self.n_features_in_ = d
-        self.center_ = y.mean(axis=0)
+        center = y.mean(axis=0)
         # A scalar scale keeps ∇g a gradient of a convex function of y.
-        self.scale_ = float(np.sqrt(np.mean(np.sum((y - self.center_) ** 2, axis=1)) / d))
-        if not self.scale_ > 0:
+        scale = float(np.sqrt(np.mean(np.sum((y - center) ** 2, axis=1)) / d))
+        if not scale > 0:
             raise ValueError("`Y` has zero spread (all points equal)")
-        z = (y - self.center_) / self.scale_
+        z = (y - center) / scale
+        self.center_, self.scale_ = center, scale
         self.bounds_ = (y.min(axis=0), y.max(axis=0))
         if self.method == "discrete":
-            self.assignment_: DiscreteAssignment = assign_to_grid(z, seed=self.seed)
+            self.assignment_: DiscreteAssignment | None = assign_to_grid(z, seed=self.seed)
             self.potential_ = None
             self.calibration_ = None
+            self.train_loss_ = float("nan")
+            self.n_features_in_ = d
             return self
         rng = np.random.default_rng(self.seed)
         if self.calibration == "holdout":
@@ -167,24 +181,74 @@ class CenterOutward:
             cal_idx = fit_idx = np.arange(n)
         zf = z[fit_idx]
         idx, targets = assignment_targets(
-            zf, max_assign=self.config.max_assign, passes=self.config.passes, rng=rng
+            zf, max_assign=config.max_assign, passes=config.passes, rng=rng
         )
         self.potential_, self.train_loss_ = fit_potential(
-            zf[idx], targets, self.config, key=jax.random.key(self.seed), verbose=self.verbose
+            zf[idx], targets, config, key=jax.random.key(self.seed), verbose=self.verbose
         )
         self.assignment_ = None
-        if self.calibration == "none":
-            self.calibration_ = None
-        else:
+        self.calibration_ = None
+        if self.calibration != "none":
             raw = np.sort(self._raw_rank_z(z[cal_idx]))
             self.calibration_ = Calibration(raw=raw)
+        self.n_features_in_ = d
         return self
 
-    # ------------------------------------------------------------ internals
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "n_features_in_"):
-            raise RuntimeError("this CenterOutward is not fitted yet; call fit(Y) first")
+    def score(self, Y, y=None) -> float:
+        """Minus the mean coverage error ``|P̂(Y ∈ C(τ)) − τ|`` over τ = 0.25, 0.5, 0.75, 0.9.
 
+        Higher is better (0 is perfect calibration on ``Y``), so held-out data rank
+        hyper-parameters in ``GridSearchCV``.
+        """
+        del y
+        taus = np.array([0.25, 0.5, 0.75, 0.9])
+        return -float(np.mean(np.abs(self.coverage(Y, taus) - taus)))
+
+    # -------------------------------------------------------------- persistence
+    def _saved_state(self):
+        meta = {
+            "n_features_in_": self.n_features_in_,
+            "scale_": self.scale_,
+            "train_loss_": self.train_loss_,
+            "n_assigned": 0 if self.assignment_ is None else int(self.assignment_.y.shape[0]),
+            "n_calibration": 0 if self.calibration_ is None else int(self.calibration_.raw.size),
+        }
+        tree = {
+            "center_": self.center_,
+            "bounds_": self.bounds_,
+            "potential_": self.potential_,
+            "assignment_": None if (a := self.assignment_) is None else (a.y, a.u, a.f, a.g),
+            "calibration_": None if self.calibration_ is None else self.calibration_.raw,
+        }
+        return meta, tree
+
+    def _state_like(self, meta):
+        d, n, n_cal = meta["n_features_in_"], meta["n_assigned"], meta["n_calibration"]
+        vec = np.zeros(d)
+        potential = None
+        if self.method == "neural":
+            potential = eqx.filter_eval_shape(
+                make_potential, d, self._config(), key=jax.random.key(0)
+            )
+        return {
+            "center_": vec,
+            "bounds_": (vec, vec),
+            "potential_": potential,
+            "assignment_": None if n == 0 else (np.zeros((n, d)),) * 2 + (np.zeros(n),) * 2,
+            "calibration_": None if n_cal == 0 else np.zeros(n_cal),
+        }
+
+    def _restore_state(self, meta, tree):
+        self.center_, self.scale_ = tree["center_"], meta["scale_"]
+        self.bounds_ = tree["bounds_"]
+        self.potential_, self.train_loss_ = tree["potential_"], meta["train_loss_"]
+        a = tree["assignment_"]
+        self.assignment_ = None if a is None else DiscreteAssignment(*a)
+        raw = tree["calibration_"]
+        self.calibration_ = None if raw is None else Calibration(raw=raw)
+        self.n_features_in_ = meta["n_features_in_"]
+
+    # ------------------------------------------------------------ internals
     def _z(self, y, name: str) -> np.ndarray:
         self._check_fitted()
         arr = check_points(y, name, dim=self.n_features_in_, dtype=np.float64)

@@ -24,14 +24,24 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from otlip._estimator import Estimator
+from otlip._persist import register
 from otlip._validation import check_points, check_probability
 from otlip.quantiles._center_outward import Calibration, padded_map
 from otlip.quantiles._discrete import exact_assignment
-from otlip.quantiles._neural import NeuralConfig, _random_rotation, invert_gradient, train
+from otlip.quantiles._neural import (
+    NeuralConfig,
+    _random_rotation,
+    invert_gradient,
+    neural_config,
+    train,
+)
 from otlip.quantiles._picnn import PICNN
 from otlip.quantiles._uniform import ball_grid
 
 __all__ = ["ConditionalCenterOutward", "local_assignment_targets"]
+
+CALIBRATIONS = ("train", "none")
 
 
 def local_assignment_targets(
@@ -99,7 +109,8 @@ def _batched_cond_grad(net, y, x):
     return jax.vmap(jax.grad(net))(y, x)
 
 
-class ConditionalCenterOutward:
+@register
+class ConditionalCenterOutward(Estimator):
     """Center-outward quantile regression: regions ``C(tau | x)`` of ``Y`` given ``X = x``.
 
     Args:
@@ -110,7 +121,8 @@ class ConditionalCenterOutward:
         learning_rate: peak Adam learning rate.
         window: observations per ``x``-neighbourhood in the local assignments.
         passes: random partitions of the ``x`` axis.
-        calibrate: recalibrate the ranks with the (global) training ranks.
+        calibration: ``"train"`` (default): recalibrate the ranks with the (global)
+            training ranks; ``"none"``: raw ranks ``|∇_y g|``.
         seed: seed for the network, mini-batches and partitions.
         verbose: progress bar.
 
@@ -132,44 +144,51 @@ class ConditionalCenterOutward:
         learning_rate: float = 1e-2,
         window: int = 250,
         passes: int = 4,
-        calibrate: bool = True,
+        calibration: str = "train",
         seed: int = 0,
         verbose: bool = False,
     ):
-        for name, val in (
-            ("steps", steps),
-            ("batch_size", batch_size),
-            ("passes", passes),
-            ("context", context),
-        ):
-            if int(val) < 1:
-                raise ValueError(f"`{name}` must be >= 1, got {val}")
-        if int(window) < 4:
-            raise ValueError(f"`window` must be >= 4, got {window}")
-        if not learning_rate > 0:
-            raise ValueError(f"`learning_rate` must be > 0, got {learning_rate}")
-        self.config = NeuralConfig(
-            hidden=tuple(int(h) for h in hidden),
-            steps=int(steps),
-            batch_size=int(batch_size),
-            learning_rate=float(learning_rate),
+        self.hidden = hidden
+        self.context = context
+        self.steps = steps
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.window = window
+        self.passes = passes
+        self.calibration = calibration
+        self.seed = seed
+        self.verbose = verbose
+
+    def _config(self) -> NeuralConfig:
+        """The validated hyper-parameters."""
+        if int(self.context) != self.context or self.context < 1:
+            raise ValueError(f"`context` must be an int >= 1, got {self.context}")
+        if int(self.window) != self.window or self.window < 4:
+            raise ValueError(f"`window` must be an int >= 4, got {self.window}")
+        if self.calibration not in CALIBRATIONS:
+            raise ValueError(
+                f"`calibration` must be one of {CALIBRATIONS}, got {self.calibration!r}"
+            )
+        return neural_config(
+            hidden=self.hidden,
+            steps=self.steps,
+            batch_size=self.batch_size,
+            learning_rate=self.learning_rate,
+            passes=self.passes,
         )
-        self.context = int(context)
-        self.window = int(window)
-        self.passes = int(passes)
-        self.calibrate = bool(calibrate)
-        self.seed = int(seed)
-        self.verbose = bool(verbose)
+
+    def _make_potential(self, dim_y: int, dim_x: int, *, key: jax.Array) -> PICNN:
+        return PICNN(dim_y, dim_x, self._config().hidden, context=int(self.context), key=key)
 
     def fit(self, X, Y) -> ConditionalCenterOutward:
         """Fit on covariates ``X [n, f]`` and responses ``Y [n, d]`` (``n >= 2 * window``)."""
+        config = self._config()
         x = check_points(X, "X", min_points=2 * self.window, dtype=np.float64)
         y = check_points(Y, "Y", min_points=2 * self.window, dtype=np.float64)
         if x.shape[0] != y.shape[0]:
             raise ValueError(
                 f"`X` and `Y` must have the same number of rows, got {x.shape[0]} and {y.shape[0]}"
             )
-        self.n_features_in_, self.n_targets_ = x.shape[1], y.shape[1]
         self.x_center_, self.x_scale_ = x.mean(axis=0), x.std(axis=0) + 1e-12
         self.y_center_ = y.mean(axis=0)
         self.y_scale_ = float(
@@ -180,10 +199,10 @@ class ConditionalCenterOutward:
         xs, zs = self._standardize(x, y)
         rng = np.random.default_rng(self.seed)
         idx, targets = local_assignment_targets(
-            xs, zs, window=self.window, passes=self.passes, rng=rng
+            xs, zs, window=int(self.window), passes=config.passes, rng=rng
         )
         k_init, k_train = jax.random.split(jax.random.key(self.seed))
-        net = PICNN(zs.shape[1], xs.shape[1], self.config.hidden, context=self.context, key=k_init)
+        net = self._make_potential(zs.shape[1], xs.shape[1], key=k_init)
         data = (
             jnp.asarray(zs[idx], jnp.float32),
             jnp.asarray(xs[idx], jnp.float32),
@@ -193,16 +212,61 @@ class ConditionalCenterOutward:
             net,
             data,
             _conditional_mse,
-            self.config,
+            config,
             key=k_train,
             verbose=self.verbose,
             desc="conditional center-outward fit",
         )
-        if self.calibrate:
+        self.calibration_ = None
+        if self.calibration == "train":
             self.calibration_ = Calibration(raw=np.sort(self._raw_rank(xs, zs)))
-        else:
-            self.calibration_ = None
+        self.n_features_in_, self.n_targets_ = x.shape[1], y.shape[1]
         return self
+
+    def score(self, X, Y) -> float:
+        """Minus the mean coverage error of ``C(τ | x)`` over τ = 0.25, 0.5, 0.75, 0.9.
+
+        Higher is better (0: calibrated on the pairs ``X``, ``Y``); for ``GridSearchCV``.
+        """
+        taus = np.array([0.25, 0.5, 0.75, 0.9])
+        return -float(np.mean(np.abs(self.coverage(X, Y, taus) - taus)))
+
+    # -------------------------------------------------------------- persistence
+    def _saved_state(self):
+        meta = {
+            "n_features_in_": self.n_features_in_,
+            "n_targets_": self.n_targets_,
+            "y_scale_": self.y_scale_,
+            "train_loss_": self.train_loss_,
+            "n_calibration": 0 if self.calibration_ is None else int(self.calibration_.raw.size),
+        }
+        tree = {
+            "x_center_": self.x_center_,
+            "x_scale_": self.x_scale_,
+            "y_center_": self.y_center_,
+            "potential_": self.potential_,
+            "calibration_": None if self.calibration_ is None else self.calibration_.raw,
+        }
+        return meta, tree
+
+    def _state_like(self, meta):
+        f, d, n_cal = meta["n_features_in_"], meta["n_targets_"], meta["n_calibration"]
+        potential = eqx.filter_eval_shape(self._make_potential, d, f, key=jax.random.key(0))
+        return {
+            "x_center_": np.zeros(f),
+            "x_scale_": np.zeros(f),
+            "y_center_": np.zeros(d),
+            "potential_": potential,
+            "calibration_": None if n_cal == 0 else np.zeros(n_cal),
+        }
+
+    def _restore_state(self, meta, tree):
+        self.x_center_, self.x_scale_ = tree["x_center_"], tree["x_scale_"]
+        self.y_center_, self.y_scale_ = tree["y_center_"], meta["y_scale_"]
+        self.potential_, self.train_loss_ = tree["potential_"], meta["train_loss_"]
+        raw = tree["calibration_"]
+        self.calibration_ = None if raw is None else Calibration(raw=raw)
+        self.n_features_in_, self.n_targets_ = meta["n_features_in_"], meta["n_targets_"]
 
     def _standardize(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return (x - self.x_center_) / self.x_scale_, (y - self.y_center_) / self.y_scale_
@@ -223,10 +287,7 @@ class ConditionalCenterOutward:
         return np.linalg.norm(self._raw_grad(xs, zs), axis=1)
 
     def _pairs(self, X, Y) -> tuple[np.ndarray, np.ndarray]:
-        if not hasattr(self, "n_features_in_"):
-            raise RuntimeError(
-                "this ConditionalCenterOutward is not fitted yet; call fit(X, Y) first"
-            )
+        self._check_fitted()
         x = check_points(X, "X", dim=self.n_features_in_, dtype=np.float64)
         y = check_points(Y, "Y", dim=self.n_targets_, dtype=np.float64)
         if x.shape[0] != y.shape[0]:
@@ -260,10 +321,7 @@ class ConditionalCenterOutward:
 
     def quantile_map(self, x, u) -> np.ndarray:
         """``T(u | x)`` for one covariate ``x [f]`` and ball points ``u [m, d]``; ``[m, d]``."""
-        if not hasattr(self, "n_features_in_"):
-            raise RuntimeError(
-                "this ConditionalCenterOutward is not fitted yet; call fit(X, Y) first"
-            )
+        self._check_fitted()
         xv = check_points(
             np.reshape(np.asarray(x, dtype=np.float64), (1, -1)),
             "x",
@@ -282,12 +340,14 @@ class ConditionalCenterOutward:
 
     def median(self, x) -> np.ndarray:
         """The conditional median ``T(0 | x)`` (``[d]``)."""
-        return self.quantile_map(x, np.zeros((1, getattr(self, "n_targets_", 1))))[0]
+        self._check_fitted()
+        return self.quantile_map(x, np.zeros((1, self.n_targets_)))[0]
 
     def contour(self, x, tau: float, n_points: int = 200) -> np.ndarray:
         """Boundary of ``C(tau | x)`` for one ``x [f]`` (d = 2), closed: ``[n_points + 1, 2]``."""
         t = float(check_probability(tau, "tau")[0])
-        if getattr(self, "n_targets_", 2) != 2:
+        self._check_fitted()
+        if self.n_targets_ != 2:
             raise ValueError(f"contour needs d = 2 responses, got d = {self.n_targets_}")
         if int(n_points) < 3:
             raise ValueError(f"`n_points` must be >= 3, got {n_points}")

@@ -38,7 +38,9 @@ __all__ = [
     "assignment_targets",
     "fit_potential",
     "invert_gradient",
+    "make_potential",
     "make_trainer",
+    "neural_config",
     "train",
 ]
 
@@ -70,6 +72,51 @@ class NeuralConfig:
     max_assign: int = 2048
     passes: int = 1
     positive: str = "softplus"
+
+
+def neural_config(
+    *,
+    hidden,
+    steps,
+    batch_size,
+    learning_rate,
+    max_assign: int = 2048,
+    passes: int = 1,
+) -> NeuralConfig:
+    """A :class:`NeuralConfig` from user hyper-parameters, each checked by name."""
+    widths = tuple(hidden)
+    if not widths or any(int(h) != h or h < 1 for h in widths):
+        raise ValueError(f"`hidden` must be a non-empty sequence of positive ints, got {hidden}")
+    for name, val in (
+        ("steps", steps),
+        ("batch_size", batch_size),
+        ("max_assign", max_assign),
+        ("passes", passes),
+    ):
+        if int(val) != val or val < 1:
+            raise ValueError(f"`{name}` must be an int >= 1, got {val}")
+    if not learning_rate > 0:
+        raise ValueError(f"`learning_rate` must be > 0, got {learning_rate}")
+    return NeuralConfig(
+        hidden=tuple(int(h) for h in widths),
+        steps=int(steps),
+        batch_size=int(batch_size),
+        learning_rate=float(learning_rate),
+        max_assign=int(max_assign),
+        passes=int(passes),
+    )
+
+
+def make_potential(d: int, config: NeuralConfig, *, key: jax.Array) -> ICNN:
+    """The untrained ICNN potential ``g`` on ``R^d`` that :func:`fit_potential` trains."""
+    return ICNN(
+        d,
+        config.hidden,
+        positive=config.positive,
+        quadratic_init=config.quadratic_init,
+        input_scale=config.input_scale,
+        key=key,
+    )
 
 
 def _random_rotation(rng: np.random.Generator, d: int) -> np.ndarray:
@@ -193,15 +240,7 @@ def fit_potential(
         the last training chunk.
     """
     k_init, k_train = jax.random.split(key)
-    d = z.shape[1]
-    net = ICNN(
-        d,
-        config.hidden,
-        positive=config.positive,
-        quadratic_init=config.quadratic_init,
-        input_scale=config.input_scale,
-        key=k_init,
-    )
+    net = make_potential(z.shape[1], config, key=k_init)
     data = (jnp.asarray(z, jnp.float32), jnp.asarray(targets, jnp.float32))
     return train(
         net, data, _gradient_mse, config, key=k_train, verbose=verbose, desc="center-outward fit"

@@ -40,11 +40,11 @@ def _run(args: argparse.Namespace) -> int:
         raise ValueError(
             f"--outlier-radius must be >= 0 (0: keep every point), got {args.outlier_radius}"
         )
-    if args.iterations is not None and args.iterations < 1:
-        raise ValueError(f"--iterations must be >= 1, got {args.iterations}")
+    if args.steps is not None and args.steps < 1:
+        raise ValueError(f"--steps must be >= 1, got {args.steps}")
     kwargs = {"outlier_radius": args.outlier_radius or None, "fairing": not args.no_fairing}
-    if args.iterations is not None:
-        kwargs["n_iter"] = args.iterations
+    if args.steps is not None:
+        kwargs["steps"] = args.steps
     if args.hidden is not None:
         kwargs["hidden"] = parse_widths(args.hidden, "--hidden")
     pts = load_point_cloud(args.input, "INPUT")
@@ -109,7 +109,7 @@ def register(subparsers) -> None:
         help="keep the projected level set as it is (no thin-plate fit to the points, which "
         "bridges holes in the sampling and averages noise)",
     )
-    p.add_argument("--iterations", type=int, default=None, help="training updates")
+    p.add_argument("--steps", type=int, default=None, help="training updates")
     p.add_argument("--hidden", default=None, help="hidden widths, e.g. 128,128,128,128")
     p.add_argument("--preview", default=None, help="write a PNG preview here")
     p.add_argument("--quiet", action="store_true", help="no progress output")

@@ -23,6 +23,8 @@ import numpy as np
 import optax
 from scipy.spatial import cKDTree
 
+from otlip._estimator import Estimator
+from otlip._persist import register
 from otlip._progress import progress_bar
 from otlip._validation import check_points
 from otlip.w1 import LipschitzMLP, freeze, hkr_loss
@@ -141,14 +143,14 @@ class _TrainConfig:
     n_pool_batch: int
 
 
-def _optimizer(learning_rate, n_iter):
-    """Adam with a cosine decay to 1 % over ``n_iter`` steps.
+def _optimizer(learning_rate, total_steps):
+    """Adam with a cosine decay to 1 % over ``total_steps`` steps.
 
     Both numbers may be traced, so one compilation serves every run length.
     """
 
     def schedule(count):
-        frac = jnp.minimum(count.astype(jnp.float32) / n_iter, 1.0)
+        frac = jnp.minimum(count.astype(jnp.float32) / total_steps, 1.0)
         return learning_rate * (0.01 + 0.99 * 0.5 * (1.0 + jnp.cos(jnp.pi * frac)))
 
     return optax.adam(schedule)
@@ -169,11 +171,11 @@ def _pad_rows(a, rows: int) -> jax.Array:
 @eqx.filter_jit
 def _run_chunk(params, opt_state, z, key, start, consts, cfg: _TrainConfig):
     """``cfg.chunk`` updates of Alg. 7 in one ``lax.scan``."""
-    Xn, n_data, pool, n_pool_rows, margin, lo, hi, learning_rate, n_iter = consts
+    Xn, n_data, pool, n_pool_rows, margin, lo, hi, learning_rate, total_steps = consts
     d = Xn.shape[1]
     bs = cfg.batch_size
     n_pool = cfg.n_pool_batch
-    opt = _optimizer(learning_rate, n_iter)
+    opt = _optimizer(learning_rate, total_steps)
     labels = jnp.concatenate([jnp.ones((bs,)), -jnp.ones((bs,))])
 
     def loss_fn(p, xb, zb):
@@ -260,7 +262,8 @@ class _Normalizer:
         return ((x - self.center) / self.scale).astype(np.float32)
 
 
-class OneClassSDF:
+@register
+class OneClassSDF(Estimator):
     """One-Class Signed Distance Function estimator (scikit-learn conventions).
 
     Args:
@@ -276,12 +279,12 @@ class OneClassSDF:
             grown by 10 %.
         domain_std: side of the default box in standard deviations.
         n_newton: Newton-Raphson steps ``T`` per negative (Alg. 6).
-        n_iter: parameter updates (run in jitted chunks of 100, so rounded up to a
+        steps: parameter updates (run in jitted chunks of 100, so rounded up to a
             multiple of 100).
         refresh_every: updates between two regenerations of the negatives (Alg. 7's
             ``K``; 1 regenerates every step).
         batch_size: positives and negatives per update.
-        learning_rate: Adam learning rate (cosine-decayed to 1 % over ``n_iter``).
+        learning_rate: Adam learning rate (cosine-decayed to 1 % over ``steps``).
         far_fraction: fraction of each negative batch drawn from a fixed pool of
             points at least ``far_radius`` margins from every data point
             (:func:`far_negatives`) instead of Alg. 6; ``0`` is the thesis's scheme.
@@ -290,7 +293,7 @@ class OneClassSDF:
             1-Lipschitz network (:class:`otlip.w1.BjorckDense`); fewer steps are
             cheaper and leave the layers less exactly orthogonal.
         warm_start: when fitted already, ``fit`` continues from the trained network
-            (``n_iter`` more updates, a fresh optimizer) in the same ``domain_``
+            (``steps`` more updates, a fresh optimizer) in the same ``domain_``
             instead of starting anew; used to refit without outliers.
         seed: seed of the initialization and of the negatives.
         verbose: progress bar on stderr.
@@ -303,10 +306,12 @@ class OneClassSDF:
 
     >>> import numpy as np
     >>> X = np.random.default_rng(0).normal(size=(256, 2))
-    >>> oc = OneClassSDF(hidden=(32, 32), n_iter=200).fit(X)
+    >>> oc = OneClassSDF(hidden=(32, 32), steps=200).fit(X)
     >>> oc.predict(np.array([[0.0, 0.0], [9.0, 9.0]])).tolist()
     [1, -1]
     """
+
+    _fitted_marker = "net_"
 
     def __init__(
         self,
@@ -318,7 +323,7 @@ class OneClassSDF:
         domain=None,
         domain_std: float = 10.0,
         n_newton: int = 4,
-        n_iter: int = 1000,
+        steps: int = 1000,
         refresh_every: int = 4,
         batch_size: int = 1024,
         learning_rate: float = 5e-3,
@@ -329,46 +334,56 @@ class OneClassSDF:
         seed: int = 0,
         verbose: bool = False,
     ):
-        self.hidden = tuple(int(h) for h in hidden)
+        self.hidden = hidden
         self.margin = margin
-        self.margin_k = int(margin_k)
-        self.alpha = float(alpha)
+        self.margin_k = margin_k
+        self.alpha = alpha
         self.domain = domain
-        self.domain_std = float(domain_std)
-        self.n_newton = int(n_newton)
-        self.n_iter = int(n_iter)
-        self.refresh_every = int(refresh_every)
-        self.batch_size = int(batch_size)
-        self.learning_rate = float(learning_rate)
-        self.far_fraction = float(far_fraction)
-        self.far_radius = float(far_radius)
-        self.bjorck_iters = int(bjorck_iters)
-        self.warm_start = bool(warm_start)
-        self.seed = int(seed)
-        self.verbose = bool(verbose)
+        self.domain_std = domain_std
+        self.n_newton = n_newton
+        self.steps = steps
+        self.refresh_every = refresh_every
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.far_fraction = far_fraction
+        self.far_radius = far_radius
+        self.bjorck_iters = bjorck_iters
+        self.warm_start = warm_start
+        self.seed = seed
+        self.verbose = verbose
 
     # ------------------------------------------------------------------ fitting
-    def _check_params(self, d: int) -> None:
+    def _check_params(self) -> None:
         if self.margin is not None and not (np.isfinite(self.margin) and self.margin > 0):
             raise ValueError(f"`margin` must be a positive number or None, got {self.margin}")
         if not self.alpha >= 0:
             raise ValueError(f"`alpha` must be >= 0, got {self.alpha}")
+        if not self.domain_std > 0:
+            raise ValueError(f"`domain_std` must be > 0, got {self.domain_std}")
+        if not self.learning_rate > 0:
+            raise ValueError(f"`learning_rate` must be > 0, got {self.learning_rate}")
         for name in (
             "n_newton",
-            "n_iter",
+            "steps",
             "refresh_every",
             "batch_size",
             "margin_k",
             "bjorck_iters",
         ):
-            if getattr(self, name) < 1:
-                raise ValueError(f"`{name}` must be >= 1, got {getattr(self, name)}")
+            value = getattr(self, name)
+            if int(value) != value or value < 1:
+                raise ValueError(f"`{name}` must be an int >= 1, got {value}")
         if not 0.0 <= self.far_fraction < 1.0:
             raise ValueError(f"`far_fraction` must lie in [0, 1), got {self.far_fraction}")
         if not self.far_radius > 1.0:
             raise ValueError(f"`far_radius` must be > 1 (in margins), got {self.far_radius}")
-        if not self.hidden or any(h < 2 or h % 2 for h in self.hidden):
+        hidden = tuple(self.hidden)
+        if not hidden or any(int(h) != h or h < 2 or h % 2 for h in hidden):
             raise ValueError(f"`hidden` must be non-empty even widths, got {self.hidden}")
+
+    def _make_net(self, d: int, *, key: jax.Array) -> LipschitzMLP:
+        hidden = tuple(int(h) for h in self.hidden)
+        return LipschitzMLP(d, hidden, 1, key=key, n_iter=int(self.bjorck_iters))
 
     def _domain(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if self.domain is not None:
@@ -387,9 +402,9 @@ class OneClassSDF:
     def fit(self, X, y=None):
         """Fit on the normal data ``X`` ``[n, d]`` (``y`` is ignored)."""
         del y
+        self._check_params()
         X = check_points(X, "X", min_points=8, dtype=np.float64)
         n, d = X.shape
-        self._check_params(d)
         warm = self.warm_start and hasattr(self, "_trained")
         if warm:
             if d != self.n_features_in_:
@@ -403,7 +418,7 @@ class OneClassSDF:
             self._norm = _Normalizer(0.5 * (lo + hi), float(0.5 * np.max(hi - lo)))
         scale = self._norm.scale
         if self.margin is None:
-            k = min(self.margin_k, n - 1)
+            k = min(int(self.margin_k), n - 1)
             dist, _ = cKDTree(X).query(X, k=k + 1)
             margin = float(np.median(dist[:, k]))
             if margin <= 0:
@@ -423,10 +438,11 @@ class OneClassSDF:
         if warm:
             net = self._trained
         else:
-            net = LipschitzMLP(d, self.hidden, 1, key=k_init, n_iter=self.bjorck_iters)
+            net = self._make_net(d, key=k_init)
         params, static = eqx.partition(net, eqx.is_inexact_array)
         # At least one Newton negative per batch: the pool never replaces Alg. 6 entirely.
-        n_pool_batch = min(round(self.far_fraction * self.batch_size), self.batch_size - 1)
+        batch_size, steps = int(self.batch_size), int(self.steps)
+        n_pool_batch = min(round(self.far_fraction * batch_size), batch_size - 1)
         if n_pool_batch:
             rng = np.random.default_rng(self.seed)
             pool = far_negatives(X, margin, lo, hi, radius=self.far_radius, size=_POOL, rng=rng)
@@ -440,14 +456,14 @@ class OneClassSDF:
             pool_n = jnp.zeros((1, d), jnp.float32)
         cfg = _TrainConfig(
             static=static,
-            batch_size=self.batch_size,
-            n_newton=self.n_newton,
-            alpha=self.alpha,
-            refresh_every=self.refresh_every,
+            batch_size=batch_size,
+            n_newton=int(self.n_newton),
+            alpha=float(self.alpha),
+            refresh_every=int(self.refresh_every),
             chunk=100,
             n_pool_batch=n_pool_batch,
         )
-        learning_rate, total_updates = jnp.float32(self.learning_rate), jnp.float32(self.n_iter)
+        learning_rate, total_updates = jnp.float32(self.learning_rate), jnp.float32(steps)
         consts = (
             _pad_rows(Xn, _bucket(n)),
             jnp.int32(n),
@@ -460,18 +476,18 @@ class OneClassSDF:
             total_updates,
         )
         opt_state = _optimizer(learning_rate, total_updates).init(params)
-        bs, chunk = self.batch_size, cfg.chunk
+        bs, chunk = batch_size, cfg.chunk
 
         z = jnp.zeros((bs - n_pool_batch, d), dtype=jnp.float32)
         history = []
-        bar = progress_bar(self.n_iter, "OneClassSDF fit", verbose=self.verbose)
+        bar = progress_bar(steps, "OneClassSDF fit", verbose=self.verbose)
         done = 0
-        while done < self.n_iter:
+        while done < steps:
             k_train, k = jax.random.split(k_train)
             params, opt_state, z, loss = _run_chunk(
                 params, opt_state, z, k, jnp.int32(done), consts, cfg
             )
-            step = min(chunk, self.n_iter - done)
+            step = min(chunk, steps - done)
             done += chunk
             history.append(float(loss))
             bar.update(step)
@@ -501,11 +517,44 @@ class OneClassSDF:
         if hasattr(self, "net_"):
             self._compile()
 
-    # --------------------------------------------------------------- inference
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "net_"):
-            raise RuntimeError("this OneClassSDF is not fitted yet; call fit(X) first")
+    # -------------------------------------------------------------- persistence
+    def _saved_state(self):
+        meta = {
+            "n_features_in_": self.n_features_in_,
+            "margin_": self.margin_,
+            "scale": self._norm.scale,
+            "n_chunks": int(self.loss_history_.size),
+        }
+        tree = {
+            "trained": self._trained,
+            "net_": self.net_,
+            "center": self._norm.center,
+            "domain_": self.domain_,
+            "loss_history_": self.loss_history_,
+        }
+        return meta, tree
 
+    def _state_like(self, meta):
+        d = meta["n_features_in_"]
+        trained = eqx.filter_eval_shape(self._make_net, d, key=jax.random.key(0))
+        vec = np.zeros(d)
+        return {
+            "trained": trained,
+            "net_": eqx.filter_eval_shape(freeze, trained),
+            "center": vec,
+            "domain_": (vec, vec),
+            "loss_history_": np.zeros(meta["n_chunks"]),
+        }
+
+    def _restore_state(self, meta, tree):
+        self._trained, self.net_ = tree["trained"], tree["net_"]
+        self._norm = _Normalizer(tree["center"], meta["scale"])
+        self.domain_, self.margin_ = tree["domain_"], meta["margin_"]
+        self.loss_history_ = tree["loss_history_"]
+        self.n_features_in_ = meta["n_features_in_"]
+        self._compile()
+
+    # --------------------------------------------------------------- inference
     def _prep(self, X, name: str = "X") -> np.ndarray:
         self._check_fitted()
         X = check_points(X, name, dim=self.n_features_in_, dtype=np.float64)

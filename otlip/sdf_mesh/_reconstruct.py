@@ -37,7 +37,7 @@ and inside a closed shape. The pipeline:
 7. points farther than ``outlier_radius`` margins (3) from that surface are outliers:
    their bubbles are gone, but as positives they still lift the field around them and
    bloat the surface. When at least 1 % of the points are that far, training continues
-   without them (``refit_iters`` updates from the trained network, a far pool rebuilt
+   without them (``refit_steps`` updates from the trained network, a far pool rebuilt
    without them) and steps 2-6 run again.
 """
 
@@ -116,12 +116,12 @@ class SurfacePreset:
         projection_quantile: quantile of ``f`` over a vertex's nearest points that it is
             projected to where the field is a shell (0.5: the median; solids always take
             the median).
-        refit_iters: updates of the continued fit without the outliers.
+        refit_steps: updates of the continued fit without the outliers.
     """
 
     training: dict
     projection_quantile: float
-    refit_iters: int
+    refit_steps: int
 
 
 # "robust" is the thesis's scheme (Newton negatives only): smooth, which keeps noise and
@@ -135,12 +135,12 @@ class SurfacePreset:
 # shell rather than its outer edge.
 SURFACE_PRESETS = {
     "robust": SurfacePreset(
-        training={"bjorck_iters": 5}, projection_quantile=0.5, refit_iters=1000
+        training={"bjorck_iters": 5}, projection_quantile=0.5, refit_steps=1000
     ),
     "detail": SurfacePreset(
-        training={"far_fraction": 0.5, "n_iter": 2000, "bjorck_iters": 5, "learning_rate": 1e-2},
+        training={"far_fraction": 0.5, "steps": 2000, "bjorck_iters": 5, "learning_rate": 1e-2},
         projection_quantile=0.75,
-        refit_iters=500,
+        refit_steps=500,
     ),
 }
 
@@ -414,7 +414,7 @@ def reconstruct_with_details(
     preset: str = "auto",
     projection_quantile: float | None = None,
     outlier_radius: float | None = 3.0,
-    refit_iters: int | None = None,
+    refit_steps: int | None = None,
     fairing: bool = True,
     verbose: bool = False,
     **ocsdf_kwargs,
@@ -426,7 +426,7 @@ def reconstruct_with_details(
     ``q = 0.01``, Example 5.2; kept for comparison, it breaks with outliers).
     ``projection_quantile`` is the quantile of ``f`` over a vertex's nearest points that
     the vertices without a crest go to where the field is a shell (the median where it
-    is a solid); ``None`` and ``refit_iters=None`` take the preset's.
+    is a solid); ``None`` and ``refit_steps=None`` take the preset's.
     ``outlier_radius`` (in margins) is the distance from the first surface past which a
     point is an outlier; ``None`` keeps every point and skips the refit.
     ``fairing=False`` skips the thin-plate fairing of the projected vertices (step 5).
@@ -439,8 +439,8 @@ def reconstruct_with_details(
         raise ValueError(f"`level_quantile` must lie in [0, 1], got {level_quantile}")
     if outlier_radius is not None and not outlier_radius > 0:
         raise ValueError(f"`outlier_radius` must be positive or None, got {outlier_radius}")
-    if refit_iters is not None and refit_iters < 1:
-        raise ValueError(f"`refit_iters` must be >= 1, got {refit_iters}")
+    if refit_steps is not None and refit_steps < 1:
+        raise ValueError(f"`refit_steps` must be >= 1, got {refit_steps}")
     pts = check_points(points, "points", dim=3, min_points=MIN_POINTS, dtype=np.float64)
     if preset == "auto":
         isolated = _isolated_share(pts)
@@ -450,8 +450,8 @@ def reconstruct_with_details(
     setting = SURFACE_PRESETS[preset]
     if projection_quantile is None:
         projection_quantile = setting.projection_quantile
-    if refit_iters is None:
-        refit_iters = setting.refit_iters
+    if refit_steps is None:
+        refit_steps = setting.refit_steps
     lo, hi = pts.min(axis=0), pts.max(axis=0)
     ext = hi - lo
     if np.any(ext <= 0):
@@ -481,11 +481,11 @@ def reconstruct_with_details(
         # Under 1 % that far (the tail of a noisy cloud, a point or two on a feature the
         # mesh rounds off) is not worth a refit; it would only sharpen a smooth fit.
         if far.sum() >= _MIN_OUTLIERS * len(pts) and (~far).sum() >= MIN_POINTS:
-            settings = (model.warm_start, model.n_iter)
-            model.warm_start, model.n_iter = True, int(refit_iters)
+            settings = (model.warm_start, model.steps)
+            model.warm_start, model.steps = True, int(refit_steps)
             model.fit(pts[~far])
             # The returned model refits from scratch with its own settings, as built.
-            model.warm_start, model.n_iter = settings
+            model.warm_start, model.steps = settings
         else:
             far[:] = False
     # Outliers left within reach of the surface raise crests of their own, and vertices
@@ -596,8 +596,8 @@ def reconstruct_surface(
             (box growth, fraction of the largest extent), ``min_component``
             (fraction of the points a component must hold), ``project`` (Newton
             projection of the vertices), ``projection_quantile``,
-            ``outlier_radius`` and ``refit_iters`` (the refit without outliers), and any
-            :class:`OneClassSDF` parameter (``hidden``, ``n_iter``, ``margin``...).
+            ``outlier_radius`` and ``refit_steps`` (the refit without outliers), and any
+            :class:`OneClassSDF` parameter (``hidden``, ``steps``, ``margin``...).
 
     Returns:
         A ``trimesh.Trimesh``.

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from sklearn.exceptions import NotFittedError
 
 from otlip.quantiles import CenterOutward, ConditionalCenterOutward, gaussian
 
@@ -57,16 +58,20 @@ def test_dimension_mismatch_and_ball(small_model):
 
 
 def test_unfitted_and_bad_hyperparameters():
-    with pytest.raises(RuntimeError, match="not fitted"):
+    y = gaussian(50, 2, seed=0)
+    with pytest.raises(NotFittedError, match="not fitted"):
         CenterOutward().rank(np.zeros((2, 2)))
+    # Hyper-parameters are stored as given and checked by `fit` (scikit-learn's contract).
     with pytest.raises(ValueError, match="`method`"):
-        CenterOutward(method="sinkhorn")
+        CenterOutward(method="sinkhorn").fit(y)
     with pytest.raises(ValueError, match="`calibration`"):
-        CenterOutward(calibration="maybe")
+        CenterOutward(calibration="maybe").fit(y)
     with pytest.raises(ValueError, match="`steps`"):
-        CenterOutward(steps=0)
+        CenterOutward(steps=0).fit(y)
     with pytest.raises(ValueError, match="`learning_rate`"):
-        CenterOutward(learning_rate=-1.0)
+        CenterOutward(learning_rate=-1.0).fit(y)
+    with pytest.raises(ValueError, match="`hidden`"):
+        CenterOutward(hidden=()).fit(y)
     with pytest.raises(ValueError, match="contour is available for d = 2 or 3"):
         CenterOutward(method="discrete").fit(gaussian(50, 4, seed=0)).contour(0.5)
 
@@ -78,8 +83,10 @@ def test_conditional_bad_input():
     with pytest.raises(ValueError, match=r"`X`.*non-finite"):
         ConditionalCenterOutward(window=50).fit(np.full((600, 1), np.nan), y)
     with pytest.raises(ValueError, match="`window`"):
-        ConditionalCenterOutward(window=1)
-    with pytest.raises(RuntimeError, match="not fitted"):
+        ConditionalCenterOutward(window=1).fit(x, y)
+    with pytest.raises(ValueError, match="`calibration`"):
+        ConditionalCenterOutward(window=50, calibration="holdout").fit(x, y)
+    with pytest.raises(NotFittedError, match="not fitted"):
         ConditionalCenterOutward().rank(x, y)
     with pytest.raises(ValueError, match="open interval"):
         ConditionalCenterOutward().contour([0.0], 1.0)

@@ -11,7 +11,7 @@ from otlip.sdf_mesh import OneClassSDF, Sphere, reconstruct_with_details
 
 # Small but real: 3 x 64 Björck/GroupSort network, 400 updates. Enough for the
 # 1 % Chamfer goal on a sphere (measured ~0.1 %), fast enough for the default run.
-FAST = {"hidden": (64, 64, 64), "n_iter": 400, "refresh_every": 4, "batch_size": 1024}
+FAST = {"hidden": (64, 64, 64), "steps": 400, "refresh_every": 4, "batch_size": 1024}
 
 
 def sample_inside(shape, n, seed):

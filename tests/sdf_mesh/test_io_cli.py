@@ -81,7 +81,7 @@ def test_cli_mesh(tmp_path, capsys):
     png = tmp_path / "ball.png"
     hidden = ",".join(str(h) for h in FAST["hidden"])
     args = ["mesh", str(src), "-o", str(out), "--resolution", "64", "--preview", str(png)]
-    args += ["--iterations", str(FAST["n_iter"]), "--hidden", hidden, "--quiet"]
+    args += ["--steps", str(FAST["steps"]), "--hidden", hidden, "--quiet"]
     args += ["--preset", "detail", "--outlier-radius", "0"]
     assert main(args) == 0
     mesh = load_mesh(out)
@@ -106,8 +106,8 @@ def test_cli_errors(tmp_path, capsys):
     assert "--hidden" in capsys.readouterr().err
     assert main(["mesh", str(few), "-o", str(tmp_path / "o.ply"), "--hidden", "64,0"]) == 2
     assert "positive" in capsys.readouterr().err
-    assert main(["mesh", str(few), "-o", str(tmp_path / "o.ply"), "--iterations", "0"]) == 2
-    assert "--iterations" in capsys.readouterr().err
+    assert main(["mesh", str(few), "-o", str(tmp_path / "o.ply"), "--steps", "0"]) == 2
+    assert "--steps" in capsys.readouterr().err
     assert not (tmp_path / "o.ply").exists()
 
 

@@ -7,6 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from scipy.spatial.distance import cdist
+from sklearn.exceptions import NotFittedError
 from sklearn.metrics import roc_auc_score
 
 from otlip.sdf_mesh import OneClassSDF, Sphere, certified_auroc, far_negatives
@@ -115,7 +116,7 @@ def test_certified_auroc_is_a_lower_bound_under_attack(solid_sphere_model):
 
 def test_predict_api_and_errors():
     X = np.random.default_rng(0).normal(size=(40, 3))
-    with pytest.raises(RuntimeError, match="not fitted"):
+    with pytest.raises(NotFittedError, match="not fitted"):
         OneClassSDF().score_samples(X)
     with pytest.raises(ValueError, match="X"):
         OneClassSDF().fit(X[:3])
@@ -177,17 +178,17 @@ def test_warm_start_continues_in_the_same_domain_and_forgets_dropped_points():
     cluster = np.array([4.0, 4.0]) + 0.1 * rng.normal(size=(20, 2))
     X = np.concatenate([inliers, cluster])
     probe = rng.uniform(-6, 6, size=(2000, 2))
-    oc = OneClassSDF(hidden=(32, 32), n_iter=300, seed=0).fit(X)
+    oc = OneClassSDF(hidden=(32, 32), steps=300, seed=0).fit(X)
     domain, before = oc.domain_, oc.score_samples(probe)
     f_cluster = oc.score_samples(np.array([[4.0, 4.0]]))[0]
     # A near-frozen continuation (tiny steps) leaves the field where it was: the fit
     # starts from the trained network, not from a fresh initialization.
-    oc.warm_start, oc.n_iter, oc.learning_rate = True, 100, 1e-8
+    oc.warm_start, oc.steps, oc.learning_rate = True, 100, 1e-8
     oc.fit(X)
     np.testing.assert_allclose(oc.score_samples(probe), before, atol=1e-3)
     # Refit without the cluster: same box (the network lives in its normalization)
     # although the data shrank, and the cluster's bump is gone.
-    oc.n_iter, oc.learning_rate = 300, 5e-3
+    oc.steps, oc.learning_rate = 300, 5e-3
     oc.fit(inliers)
     for a, b in zip(oc.domain_, domain):
         np.testing.assert_array_equal(a, b)
@@ -212,7 +213,7 @@ def test_fits_of_close_sizes_share_one_compilation(monkeypatch):
     monkeypatch.setattr(ocsdf, "hkr_loss", counting_loss)
     rng = np.random.default_rng(0)
     # a network and batch no other test uses, so the first fit has to compile
-    settings = {"hidden": (8, 8), "batch_size": 48, "n_iter": 100, "bjorck_iters": 2}
+    settings = {"hidden": (8, 8), "batch_size": 48, "steps": 100, "bjorck_iters": 2}
     counts = []
     for n in (600, 1000):  # both padded to 1,024 rows
         OneClassSDF(**settings).fit(rng.normal(size=(n, 2)))
@@ -231,5 +232,5 @@ def test_fitted_model_pickles(solid_sphere_model):
     np.testing.assert_array_equal(restored.score_and_gradient(X)[1], model.score_and_gradient(X)[1])
     unfitted = pickle.loads(pickle.dumps(OneClassSDF(margin=0.2)))
     assert unfitted.margin == 0.2
-    with pytest.raises(RuntimeError, match="not fitted"):
+    with pytest.raises(NotFittedError, match="not fitted"):
         unfitted.score_samples(X)

@@ -70,7 +70,7 @@ def test_outliers_are_dropped_and_the_field_refit():
     surface = shape.sample_surface(2048, seed=0)
     outliers = rng.uniform(-1.1, 1.1, size=(205, 3))  # 10 % uniform in the box
     pts = np.concatenate([surface, outliers])
-    kw = dict(resolution=96, seed=0, refit_iters=400, **FAST)
+    kw = dict(resolution=96, seed=0, refit_steps=400, **FAST)
     rec = reconstruct_with_details(pts, **kw)
     kept = reconstruct_with_details(pts, outlier_radius=None, **kw)
     # The default preset ("auto") sees the isolated points and picks "robust".
@@ -102,11 +102,11 @@ def test_outliers_are_dropped_and_the_field_refit():
     assert np.median(sink[bumped]) > 3 * margin
     assert np.all(sink > -margin)
     # The refit's continuation settings do not stick to the returned model.
-    assert not rec.model.warm_start and rec.model.n_iter == kept.model.n_iter
+    assert not rec.model.warm_start and rec.model.steps == kept.model.steps
     with pytest.raises(ValueError, match="outlier_radius"):
         reconstruct_surface(pts, outlier_radius=0.0)
-    with pytest.raises(ValueError, match="refit_iters"):
-        reconstruct_surface(pts, refit_iters=0)
+    with pytest.raises(ValueError, match="refit_steps"):
+        reconstruct_surface(pts, refit_steps=0)
 
 
 def test_choose_preset_tells_outliers_from_noise_and_sparsity():
@@ -172,7 +172,7 @@ def test_sign_sweep(shape):
 
     X = sample_inside(shape, 2048, seed=1)
     # 1,000 updates: sharp edges (the box) need a longer fit than the sphere.
-    model = OneClassSDF(seed=0, **{**FAST, "n_iter": 1000}).fit(X)
+    model = OneClassSDF(seed=0, **{**FAST, "steps": 1000}).fit(X)
     inside = sample_inside(shape, 8000, seed=2)
     # Finite sample: 2,048 points leave gaps of about a margin next to the faces and
     # edges (the margin is the 4-NN spacing), so inside points are taken at depth >= m,

@@ -1,0 +1,195 @@
+"""The estimator contract: scikit-learn's conventions and persistence, for every estimator.
+
+Each case is a small fitted model and the outputs that define it. Saved and loaded in
+a fresh process, a model must reproduce those outputs bit for bit: the file holds the
+exact leaves, and the same program runs on them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.model_selection import GridSearchCV
+
+import otlip
+from otlip.quantiles import (
+    CenterOutward,
+    ConditionalCenterOutward,
+    banana,
+    conditional_banana,
+)
+from otlip.sdf_mesh import OneClassSDF, Sphere
+
+Y = banana(400, seed=0)
+Y_NEW = banana(50, seed=1)
+XC, YC = conditional_banana(400, seed=0)
+XC_NEW, YC_NEW = conditional_banana(30, seed=1)
+X_SDF = Sphere(radius=1.0).sample_surface(256, seed=0)
+X_SDF_NEW = np.random.default_rng(1).uniform(-1.5, 1.5, size=(40, 3))
+
+
+def _outputs(name: str, model) -> dict[str, np.ndarray]:
+    """The outputs that define each fitted model (all its prediction paths)."""
+    if name.startswith("center_outward"):
+        return {
+            "distribution": model.distribution(Y_NEW),
+            "quantile": model.quantile_map(0.5 * model.sign(Y_NEW[:5])),
+        }
+    if name == "conditional":
+        return {
+            "distribution": model.distribution(XC_NEW, YC_NEW),
+            "contour": model.contour(XC_NEW[0], 0.5, n_points=8),
+        }
+    score, grad = model.score_and_gradient(X_SDF_NEW)
+    return {"score": score, "gradient": grad}
+
+
+CASES = {
+    "center_outward_neural": (
+        lambda: CenterOutward(steps=60, hidden=(16, 16), seed=1),
+        lambda m: m.fit(Y),
+        lambda m: m.rank(Y_NEW),
+    ),
+    "center_outward_discrete": (
+        lambda: CenterOutward(method="discrete"),
+        lambda m: m.fit(Y[:200]),
+        lambda m: m.rank(Y_NEW),
+    ),
+    "conditional": (
+        lambda: ConditionalCenterOutward(steps=60, hidden=(16, 16), window=100, seed=2),
+        lambda m: m.fit(XC, YC),
+        lambda m: m.rank(XC_NEW, YC_NEW),
+    ),
+    "one_class_sdf": (
+        lambda: OneClassSDF(hidden=(16, 16), steps=100, batch_size=256, seed=3),
+        lambda m: m.fit(X_SDF),
+        lambda m: m.score_samples(X_SDF_NEW),
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    models = {}
+    for name, (make, fit, _) in CASES.items():
+        model = make()
+        assert fit(model) is model  # fit returns self
+        models[name] = model
+    return models
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_params_clone_and_not_fitted(name, fitted):
+    make, _, use = CASES[name]
+    model = make()
+    params = model.get_params()
+    # Hyper-parameters are stored verbatim: set_params(get_params()) changes nothing.
+    assert model.set_params(**params).get_params() == params
+    with pytest.raises(NotFittedError, match="not fitted"):
+        use(model)
+    with pytest.raises(NotFittedError):
+        model.save("never-written.otlip")
+    assert not os.path.exists("never-written.otlip")
+    twin = clone(fitted[name])
+    assert twin.get_params() == fitted[name].get_params()
+    assert not any(k.endswith("_") and not k.startswith("_") for k in vars(twin))
+    with pytest.raises(NotFittedError):
+        use(twin)
+    changed = clone(model).set_params(seed=7)
+    assert changed.seed == 7 and model.seed == params["seed"]
+
+
+def test_saved_models_give_equal_outputs_in_a_new_process(fitted, tmp_path):
+    expected = {}
+    for name, model in fitted.items():
+        assert model.save(tmp_path / f"{name}.otlip") == tmp_path / f"{name}.otlip"
+        expected[name] = _outputs(name, model)
+    script = (
+        "import json, sys, numpy as np, otlip\n"
+        "sys.path.insert(0, sys.argv[2])\n"
+        "from test_estimator_contract import _outputs\n"
+        "folder = sys.argv[1]\n"
+        "for name in json.loads(sys.argv[3]):\n"
+        "    model = otlip.load(f'{folder}/{name}.otlip')\n"
+        "    np.savez(f'{folder}/{name}.npz', cls=type(model).__name__,\n"
+        "             params=json.dumps(model.get_params(), default=str),\n"
+        "             **_outputs(name, model))\n"
+    )
+    here = str(Path(__file__).parent)
+    subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path), here, json.dumps(sorted(fitted))],
+        check=True,
+        cwd=Path(__file__).parents[1],
+        timeout=600,
+    )
+    for name, model in fitted.items():
+        with np.load(tmp_path / f"{name}.npz") as got:
+            assert str(got["cls"]) == type(model).__name__
+            assert str(got["params"]) == json.dumps(model.get_params(), default=str)
+            for key, value in expected[name].items():
+                np.testing.assert_array_equal(got[key], value, err_msg=f"{name}: {key}")
+
+
+def test_loaded_model_keeps_types_in_process(fitted, tmp_path):
+    model = fitted["center_outward_neural"]
+    again = otlip.load(model.save(tmp_path / "m.otlip"))
+    assert again.get_params() == model.get_params()
+    assert isinstance(again.hidden, tuple)  # a tuple survives the JSON header
+    assert again.center_.dtype == np.float64 and again.scale_ == model.scale_
+    np.testing.assert_array_equal(again.calibration_.raw, model.calibration_.raw)
+
+
+def test_bad_model_files_get_clear_errors(fitted, tmp_path):
+    path = fitted["one_class_sdf"].save(tmp_path / "sdf.otlip")
+    raw = path.read_bytes()
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        otlip.load(tmp_path / "missing.otlip")
+    (tmp_path / "cut.otlip").write_bytes(raw[: len(raw) - 100])
+    with pytest.raises(ValueError, match="truncated"):
+        otlip.load(tmp_path / "cut.otlip")
+    (tmp_path / "head.otlip").write_bytes(raw[:40])
+    with pytest.raises(ValueError, match="unreadable"):
+        otlip.load(tmp_path / "head.otlip")
+    flipped = bytearray(raw)
+    flipped[-5] ^= 0xFF
+    (tmp_path / "flip.otlip").write_bytes(bytes(flipped))
+    with pytest.raises(ValueError, match="corrupted"):
+        otlip.load(tmp_path / "flip.otlip")
+    (tmp_path / "junk.otlip").write_bytes(b"not a model at all")
+    with pytest.raises(ValueError, match="not an otlip model"):
+        otlip.load(tmp_path / "junk.otlip")
+    magic, header, payload = raw.split(b"\n", 2)
+    for change, error, match in (
+        ({"format": 99}, ValueError, "format 99"),
+        ({"class": "otlip.sdf_mesh.Nothing"}, TypeError, "cannot load"),
+    ):
+        edited = {**json.loads(header), **change}
+        (tmp_path / "edit.otlip").write_bytes(
+            b"\n".join([magic, json.dumps(edited).encode(), payload])
+        )
+        with pytest.raises(error, match=match):
+            otlip.load(tmp_path / "edit.otlip")
+
+
+def test_grid_search_over_a_hyper_parameter_of_center_outward():
+    # score() is minus the mean coverage error on the held-out fold: the search picks
+    # the setting whose regions are best calibrated on data it did not fit.
+    search = GridSearchCV(
+        CenterOutward(hidden=(16, 16), seed=0), {"steps": [30, 120]}, cv=2, error_score="raise"
+    )
+    search.fit(Y)
+    scores = search.cv_results_["mean_test_score"]
+    assert scores.shape == (2,) and np.all(np.isfinite(scores)) and np.all(scores <= 0)
+    assert search.best_params_["steps"] in (30, 120)
+    assert search.best_estimator_.steps == search.best_params_["steps"]
+    assert search.best_estimator_.score(Y_NEW) == pytest.approx(
+        -np.mean(np.abs(search.best_estimator_.coverage(Y_NEW) - [0.25, 0.5, 0.75, 0.9]))
+    )
