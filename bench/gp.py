@@ -148,11 +148,9 @@ def whole_fit(n: int, m: int):
     data = toy_gaussians(n, m, seed=0)
     print(f"\n## 3. Whole DistributionGP.fit at {n} × {m} (|u| = 6, ≤ 30 L-BFGS iterations)\n")
     t0 = time.perf_counter()
-    fitted = DistributionGP(n_reference=6, epsilon=EPS, max_iter=30).fit(
-        data.clouds, data.y, verbose=False
-    )
+    fitted = DistributionGP(n_reference=6, epsilon=EPS, steps=30).fit(data.clouds, data.y)
     t = time.perf_counter() - t0
-    hist = fitted.history
+    hist = fitted.history_
     print(
         f"fit: {t:.1f} s including compilation, {len(hist.loss) - 1} L-BFGS iterations, "
         f"NLL {hist.loss[0]:.1f} -> {hist.loss[-1]:.1f}, mean Sinkhorn iterations per cloud "

@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import jax
 import numpy as np
 import pytest
 from sklearn.base import clone
@@ -20,6 +21,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV
 
 import otlip
+from otlip.gp import DistributionGP, DistributionGPClassifier, toy_gaussians
 from otlip.quantiles import (
     CenterOutward,
     ConditionalCenterOutward,
@@ -34,6 +36,15 @@ XC, YC = conditional_banana(400, seed=0)
 XC_NEW, YC_NEW = conditional_banana(30, seed=1)
 X_SDF = Sphere(radius=1.0).sample_surface(256, seed=0)
 X_SDF_NEW = np.random.default_rng(1).uniform(-1.5, 1.5, size=(40, 3))
+GP = toy_gaussians(24, 10, seed=0)
+GP_LABELS = (GP.y > np.median(GP.y)).astype(np.int64)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _standard_promotion_for_ott():
+    # ott-jax's Sinkhorn, inside both GPs, promotes implicitly (see tests/gp/conftest.py).
+    with jax.numpy_rank_promotion("allow"), jax.numpy_dtype_promotion("standard"):
+        yield
 
 
 def _outputs(name: str, model) -> dict[str, np.ndarray]:
@@ -47,6 +58,14 @@ def _outputs(name: str, model) -> dict[str, np.ndarray]:
         return {
             "distribution": model.distribution(XC_NEW, YC_NEW),
             "contour": model.contour(XC_NEW[0], 0.5, n_points=8),
+        }
+    if name == "distribution_gp":
+        mean, var = model.predict(GP.clouds[16:])
+        return {"mean": mean, "variance": var, "embedding": model.embed(GP.clouds[16:])}
+    if name == "distribution_gp_classifier":
+        return {
+            "proba": model.predict_proba(GP.clouds[16:]),
+            "latent": model.predict_latent(GP.clouds[16:]).variance,
         }
     score, grad = model.score_and_gradient(X_SDF_NEW)
     return {"score": score, "gradient": grad}
@@ -72,6 +91,16 @@ CASES = {
         lambda: OneClassSDF(hidden=(16, 16), steps=100, batch_size=256, seed=3),
         lambda m: m.fit(X_SDF),
         lambda m: m.score_samples(X_SDF_NEW),
+    ),
+    "distribution_gp": (
+        lambda: DistributionGP(n_reference=3, steps=3, seed=4),
+        lambda m: m.fit(GP.clouds[:16], GP.y[:16]),
+        lambda m: m.predict(GP.clouds[16:]),
+    ),
+    "distribution_gp_classifier": (
+        lambda: DistributionGPClassifier(n_reference=3, steps=3, seed=5),
+        lambda m: m.fit(GP.clouds[:16], GP_LABELS[:16]),
+        lambda m: m.predict_proba(GP.clouds[16:]),
     ),
 }
 
@@ -193,3 +222,19 @@ def test_grid_search_over_a_hyper_parameter_of_center_outward():
     assert search.best_estimator_.score(Y_NEW) == pytest.approx(
         -np.mean(np.abs(search.best_estimator_.coverage(Y_NEW) - [0.25, 0.5, 0.75, 0.9]))
     )
+
+
+def test_grid_search_over_a_hyper_parameter_of_distribution_gp():
+    search = GridSearchCV(
+        DistributionGP(steps=3, seed=0), {"n_reference": [2, 4]}, cv=2, error_score="raise"
+    )
+    search.fit(GP.clouds, GP.y)
+    scores = search.cv_results_["mean_test_score"]
+    assert scores.shape == (2,) and np.all(np.isfinite(scores)) and np.all(scores <= 1)
+    best = search.best_estimator_
+    assert best.n_reference == search.best_params_["n_reference"]
+    assert best.reference_points_.shape == (best.n_reference, 2)
+    # the refit model scores its own training clouds with R² computed from its predictions
+    mean = best.predict(GP.clouds).mean
+    r2 = 1 - np.sum((GP.y - mean) ** 2) / np.sum((GP.y - GP.y.mean()) ** 2)
+    assert best.score(GP.clouds, GP.y) == pytest.approx(r2, rel=1e-12)

@@ -17,8 +17,6 @@ from otlip.gp._gp import (
     DistributionGP,
     DistributionGPClassifier,
     FitHistory,
-    FittedDistributionGP,
-    FittedDistributionGPClassifier,
     GPPrediction,
     init_reference,
 )
@@ -33,8 +31,6 @@ __all__ = [
     "DistributionGPClassifier",
     "EmbeddingOutput",
     "FitHistory",
-    "FittedDistributionGP",
-    "FittedDistributionGPClassifier",
     "GPPrediction",
     "KernelRidge",
     "MMDKernel",

@@ -33,13 +33,13 @@ def run(out_dir: Path, *, verbose: bool) -> list[Path]:
     out_dir = Path(out_dir)
     data = toy_gaussians(100, 30, seed=0)
     start = time.perf_counter()
-    fitted = DistributionGP(n_reference=6, epsilon=0.1, max_iter=30).fit(
-        data.clouds[:50], data.y[:50], seed=0, verbose=verbose
+    fitted = DistributionGP(n_reference=6, epsilon=0.1, steps=30, seed=0, verbose=verbose).fit(
+        data.clouds[:50], data.y[:50]
     )
     fit_s = time.perf_counter() - start
     mean, var = fitted.predict(data.clouds[50:])
     evs = float(explained_variance_score(data.y[50:], mean))
-    hist = fitted.history
+    hist = fitted.history_
     if verbose:
         print(f"   toy regression: test EVS = {evs:.4f} (thesis: 0.997), fit {fit_s:.1f} s")
 
@@ -81,8 +81,8 @@ def run(out_dir: Path, *, verbose: bool) -> list[Path]:
         "thesis_explained_variance": 0.997,
         "lbfgs_iterations": len(hist.loss) - 1,
         "fit_seconds": fit_s,
-        "reference_points": fitted.reference_points.tolist(),
-        "reference_weights": fitted.reference_weights.tolist(),
+        "reference_points": fitted.reference_points_.tolist(),
+        "reference_weights": fitted.reference_weights_.tolist(),
         "mean_predictive_std": float(np.sqrt(var).mean()),
     }
     js = out_dir / "gp_toy_regression.json"

@@ -24,7 +24,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from sklearn.base import ClassifierMixin
 
+from otlip._estimator import Estimator
+from otlip._persist import register
 from otlip._precision import full_precision
 from otlip._progress import progress_bar
 from otlip.gp._clouds import CloudBatch, pad_clouds
@@ -34,8 +37,6 @@ __all__ = [
     "DistributionGP",
     "DistributionGPClassifier",
     "FitHistory",
-    "FittedDistributionGP",
-    "FittedDistributionGPClassifier",
     "GPPrediction",
     "init_reference",
 ]
@@ -251,40 +252,40 @@ def _median_distance(z: np.ndarray) -> float:
     return med if med > 0 and math.isfinite(med) else 1.0
 
 
-@dataclasses.dataclass(frozen=True)
-class _Config:
-    kernel: str = "rbf"
-    n_reference: int = 6
-    epsilon: float = 0.1
-    init_radius: float = 0.5
-    scale: float | None = None
-    max_iter: int = 30
-    tol: float = 1e-3
-    threshold: float = 1e-3
-    implicit: bool = False
-    warm_start: bool = True
-    learn_reference: bool = True
+class _SinkhornGP(Estimator):
+    """What both GPs share (abstract): hyper-parameter checks, the initial embedding,
+    the L-BFGS loop, the fitted embedding of new clouds and persistence.
+
+    Subclasses define ``__init__`` (their hyper-parameters), ``_model`` and ``fit``.
+    """
+
+    _fitted_marker = "posterior_"
+    _conjugate: bool
 
     def _check(self):
         if self.kernel not in _KERNELS:
             raise ValueError(f"`kernel` must be one of {sorted(_KERNELS)}, got {self.kernel!r}")
-        if int(self.n_reference) < 1:
-            raise ValueError(f"`n_reference` must be >= 1, got {self.n_reference}")
+        for name, low in (("n_reference", 1), ("steps", 0)):
+            value = getattr(self, name)
+            if int(value) != value or value < low:
+                raise ValueError(f"`{name}` must be an int >= {low}, got {value}")
         for name in ("epsilon", "init_radius", "tol", "threshold"):
             v = getattr(self, name)
             if not (math.isfinite(v) and v > 0):
                 raise ValueError(f"`{name}` must be a positive number, got {v}")
-        if int(self.max_iter) < 0:
-            raise ValueError(f"`max_iter` must be >= 0, got {self.max_iter}")
+        if self.scale is not None and not (math.isfinite(self.scale) and self.scale > 0):
+            raise ValueError(f"`scale` must be a positive number or None, got {self.scale}")
 
-    def _embedding(self, batch: CloudBatch, seed: int) -> SinkhornEmbedding:
+    def _embedding(self, batch: CloudBatch) -> SinkhornEmbedding:
         if self.implicit and bool(np.any(np.asarray(batch.weights) == 0)):
             raise ValueError(
                 "`implicit=True` needs clouds of equal sizes with positive weights: ott-jax's "
                 "implicit differentiation is singular on zero-weight (padded) points; use the "
                 "default unrolled differentiation"
             )
-        ref = init_reference(batch, self.n_reference, radius=self.init_radius, seed=seed)
+        ref = init_reference(
+            batch, int(self.n_reference), radius=self.init_radius, seed=int(self.seed)
+        )
         data_max = float(np.max(np.abs(np.asarray(batch.points))))
         scale = self.scale or 2.0 * max(data_max, float(np.max(np.abs(ref))), 0.5)
         return SinkhornEmbedding(
@@ -296,7 +297,40 @@ class _Config:
             implicit=self.implicit,
         )
 
-    def _optimise(self, joint, batch, y, conjugate, verbose, desc):
+    def _kernel(self, lengthscale, dtype):
+        """The stationary gpjax kernel, with its length scale and a unit variance."""
+        return eqx.tree_at(
+            lambda k: (k.lengthscale, k.variance),
+            _KERNELS[self.kernel](),
+            (
+                gpx.parameters.PositiveReal(jnp.asarray(lengthscale, dtype)),
+                gpx.parameters.NonNegativeReal(jnp.asarray(1.0, dtype)),
+            ),
+        )
+
+    def _model(self, lengthscale, dtype, n_clouds: int) -> eqx.Module:
+        """The gpjax joint model before fitting."""
+        raise NotImplementedError
+
+    def _fit_joint(self, batch: CloudBatch, ys: jax.Array, hyper_scale: float, desc: str):
+        """Initial embedding and kernel (median heuristic), then joint L-BFGS."""
+        dtype = np.asarray(batch.points).dtype
+        embedding = self._embedding(batch)
+        z0 = np.asarray(_embed_solve(embedding, batch, None).potentials, dtype=np.float64)
+        lengthscale = _median_distance(z0)
+        model = self._model(lengthscale, dtype, batch.n_clouds)
+        center = jnp.log(jnp.asarray([lengthscale, 1.0], dtype))
+        joint, history = self._optimise(
+            _Joint(embedding, model, center, hyper_scale), batch, ys, desc
+        )
+        emb = _embed_solve(joint.embedding, batch, None).potentials
+        self.embedding_ = joint.embedding
+        self.posterior_ = joint.model.condition(_dataset(emb, ys))
+        self.history_ = history
+        self.n_features_in_ = batch.dim
+
+    def _optimise(self, joint, batch, y, desc):
+        conjugate = self._conjugate
         out = _embed_solve(joint.embedding, batch, None)
         f_state = out.f if self.warm_start else None
         losses = [float(_loss_at(joint, batch, y, f_state, conjugate))]
@@ -306,9 +340,10 @@ class _Config:
         joint = _strong_jit(joint)
         spec = _trainable(joint, self.learn_reference)
         opt_state = _lbfgs_init(joint, spec)
-        bar = progress_bar(self.max_iter, desc, verbose=verbose)
+        steps = int(self.steps)
+        bar = progress_bar(steps, desc, verbose=self.verbose)
         capped = False
-        for _ in range(self.max_iter):
+        for _ in range(steps):
             joint, opt_state, f_new, mean_it, max_it, value = _lbfgs_step(
                 joint, spec, opt_state, batch, y, f_state, conjugate
             )
@@ -321,7 +356,7 @@ class _Config:
                     f"than the {_WARM_MAX_ITERATIONS} its gradient was unrolled over; the "
                     "gradient is approximate (a larger `epsilon` converges faster)",
                     RuntimeWarning,
-                    stacklevel=3,
+                    stacklevel=4,
                 )
             if self.warm_start:
                 f_state = f_new
@@ -348,6 +383,86 @@ class _Config:
         )
         return joint, history
 
+    # ------------------------------------------------------------ fitted model
+    @property
+    def reference_points_(self) -> np.ndarray:
+        """``[|u|, d]`` support of the learned reference measure ``u``."""
+        self._check_fitted()
+        return np.asarray(self.embedding_.points)
+
+    @property
+    def reference_weights_(self) -> np.ndarray:
+        """``[|u|]`` weights of the learned reference measure ``u``."""
+        self._check_fitted()
+        return np.asarray(self.embedding_.weights)
+
+    @property
+    def kernel_(self):
+        """The fitted gpjax kernel (on the embeddings)."""
+        self._check_fitted()
+        return self.posterior_.prior.kernel
+
+    def embed(self, clouds, weights=None) -> np.ndarray:
+        """``[n, |u|]`` embeddings of new clouds against the learned ``u``."""
+        self._check_fitted()
+        return np.asarray(self.embedding_(pad_clouds(clouds, weights, dim=self.n_features_in_)))
+
+    def _latent(self, clouds, weights) -> tuple[np.ndarray, np.ndarray]:
+        self._check_fitted()
+        batch = pad_clouds(clouds, weights, dim=self.n_features_in_)
+        with _float32_ok():
+            mean, var = _predict_jit(self.embedding_, self.posterior_, batch)
+        return np.asarray(mean), np.asarray(var)
+
+    # -------------------------------------------------------------- persistence
+    def _saved_state(self):
+        h = self.history_
+        meta = {
+            "n_features_in_": self.n_features_in_,
+            "n_train": int(self.posterior_.train_data.X.shape[0]),
+            "n_reference": self.embedding_.n_reference,
+            "dtype": np.dtype(self.embedding_.raw_points.dtype).name,
+            "scale": self.embedding_.scale,
+            "n_history": int(h.loss.size),
+            **self._saved_targets(),
+        }
+        tree = {
+            "embedding_": self.embedding_,
+            "posterior_": self.posterior_,
+            "history_": dataclasses.astuple(h),
+        }
+        return meta, tree
+
+    def _saved_targets(self) -> dict:
+        return {}
+
+    def _state_like(self, meta):
+        dtype = np.dtype(meta["dtype"])
+        n, q, d, k = meta["n_train"], meta["n_reference"], meta["n_features_in_"], meta["n_history"]
+        embedding = SinkhornEmbedding(
+            np.zeros((q, d), dtype),
+            None,
+            epsilon=self.epsilon,
+            scale=meta["scale"],
+            threshold=self.threshold,
+            implicit=self.implicit,
+        )
+
+        # A concrete skeleton (gpjax's Dataset cannot be traced by eval_shape); its
+        # factorisation of an [n, n] Gram is what predict costs anyway.
+        zeros = jnp.zeros((n, q), dtype), jnp.zeros((n, 1), dtype)
+        posterior_like = self._model(1.0, dtype, n).condition(_dataset(*zeros))
+        history = (np.zeros(k), np.zeros((k, q, d), dtype), np.zeros((k, q), dtype), np.zeros(k))
+        return {"embedding_": embedding, "posterior_": posterior_like, "history_": history}
+
+    def _restore_state(self, meta, tree):
+        self.embedding_, self.posterior_ = tree["embedding_"], tree["posterior_"]
+        self.history_ = FitHistory(*tree["history_"])
+        for name in ("y_mean_", "y_std_"):
+            if name in meta:
+                setattr(self, name, meta[name])
+        self.n_features_in_ = meta["n_features_in_"]
+
 
 def _as_targets(y, n: int, name: str = "y") -> np.ndarray:
     arr = np.asarray(y, dtype=np.float64)
@@ -362,8 +477,8 @@ def _as_targets(y, n: int, name: str = "y") -> np.ndarray:
     return arr
 
 
-@dataclasses.dataclass(frozen=True)
-class DistributionGP(_Config):
+@register
+class DistributionGP(_SinkhornGP):
     """GP regression on distributions with the Sinkhorn ``u``-kernel (thesis Alg. 13).
 
     Args:
@@ -373,36 +488,81 @@ class DistributionGP(_Config):
         epsilon: entropic regularisation ``ε`` (cost ``½‖x − y‖²``).
         init_radius: ``u`` starts on a sphere of this radius around the data centroid.
         scale: box half-width ``S`` of ``y = S·tanh(ỹ)`` (default: twice the data range).
-        max_iter: L-BFGS iterations (thesis: 30).
+        steps: most L-BFGS iterations (thesis: 30).
         tol: stop when the relative decrease of the NLL falls below ``tol``.
         threshold: Sinkhorn marginal-error threshold.
         implicit: implicit differentiation of Sinkhorn instead of unrolling.
         warm_start: re-use the duals across L-BFGS steps (thesis D.1.2).
         learn_reference: learn ``u`` (``False``: only the kernel hyper-parameters).
+        seed: seed of the initial reference measure.
+        verbose: progress bar on stderr.
+
+    Attributes (after ``fit``):
+        embedding_: the learned :class:`SinkhornEmbedding` (``reference_points_``,
+            ``reference_weights_``).
+        posterior_: the gpjax ``ExactPosterior`` on the training embeddings.
+        history_: the :class:`FitHistory` of the optimisation.
+        y_mean_, y_std_: the standardisation of the targets.
 
     Example:
         >>> from otlip.gp import DistributionGP, toy_gaussians
         >>> data = toy_gaussians(40, 30, seed=0)
-        >>> fitted = DistributionGP(max_iter=5).fit(data.clouds[:20], data.y[:20], verbose=False)
-        >>> mean, var = fitted.predict(data.clouds[20:])
+        >>> gp = DistributionGP(steps=5).fit(data.clouds[:20], data.y[:20])
+        >>> mean, var = gp.predict(data.clouds[20:])
         >>> mean.shape
         (20,)
     """
 
-    def fit(
-        self, clouds, y, weights=None, *, seed: int = 0, verbose: bool = True
-    ) -> FittedDistributionGP:
+    _conjugate = True
+
+    def __init__(
+        self,
+        *,
+        kernel: str = "rbf",
+        n_reference: int = 6,
+        epsilon: float = 0.1,
+        init_radius: float = 0.5,
+        scale: float | None = None,
+        steps: int = 30,
+        tol: float = 1e-3,
+        threshold: float = 1e-3,
+        implicit: bool = False,
+        warm_start: bool = True,
+        learn_reference: bool = True,
+        seed: int = 0,
+        verbose: bool = False,
+    ):
+        self.kernel = kernel
+        self.n_reference = n_reference
+        self.epsilon = epsilon
+        self.init_radius = init_radius
+        self.scale = scale
+        self.steps = steps
+        self.tol = tol
+        self.threshold = threshold
+        self.implicit = implicit
+        self.warm_start = warm_start
+        self.learn_reference = learn_reference
+        self.seed = seed
+        self.verbose = verbose
+
+    def _model(self, lengthscale, dtype, n_clouds: int) -> eqx.Module:
+        del n_clouds
+        prior = gpx.gps.Prior(
+            mean_function=gpx.mean_functions.Zero(), kernel=self._kernel(lengthscale, dtype)
+        )
+        return prior * gpx.likelihoods.Gaussian(obs_stddev=jnp.asarray(0.3, dtype))
+
+    def fit(self, clouds, y, weights=None) -> DistributionGP:
         """Learn ``u``, length scale, variance and noise by maximising the marginal likelihood.
 
         Args:
             clouds: ``n`` arrays ``[m_i, d]`` (sizes may differ) or a :class:`CloudBatch`.
             y: ``[n]`` real targets.
             weights: optional ``n`` arrays ``[m_i]`` of weights summing to one.
-            seed: seed of the initial reference measure.
-            verbose: progress bar on stderr.
 
         Returns:
-            A :class:`FittedDistributionGP`.
+            ``self``, fitted.
         """
         self._check()
         batch = pad_clouds(clouds, weights)
@@ -410,89 +570,30 @@ class DistributionGP(_Config):
         y_mean, y_std = float(y.mean()), float(y.std()) or 1.0
         dtype = np.asarray(batch.points).dtype
         ys = jnp.asarray(((y - y_mean) / y_std)[:, None].astype(dtype))
-        embedding = self._embedding(batch, seed)
-        z0 = np.asarray(_embed_solve(embedding, batch, None).potentials, dtype=np.float64)
-        kernel = _KERNELS[self.kernel]()
-        kernel = eqx.tree_at(
-            lambda k: (k.lengthscale, k.variance),
-            kernel,
-            (
-                gpx.parameters.PositiveReal(jnp.asarray(_median_distance(z0), dtype)),
-                gpx.parameters.NonNegativeReal(jnp.asarray(1.0, dtype)),
-            ),
-        )
-        prior = gpx.gps.Prior(mean_function=gpx.mean_functions.Zero(), kernel=kernel)
-        likelihood = gpx.likelihoods.Gaussian(obs_stddev=jnp.asarray(0.3, dtype))
-        center = jnp.log(jnp.asarray([_median_distance(z0), 1.0], dtype))
-        joint = _Joint(embedding, prior * likelihood, center, 0.0)
-        joint, history = self._optimise(joint, batch, ys, True, verbose, "DistributionGP.fit")
-        emb = _embed_solve(joint.embedding, batch, None).potentials
-        posterior = joint.model.condition(_dataset(emb, ys))
-        return FittedDistributionGP(
-            embedding=joint.embedding,
-            posterior=posterior,
-            dim=batch.dim,
-            y_mean=y_mean,
-            y_std=y_std,
-            history=history,
-        )
-
-
-class _AbstractFitted(eqx.Module):
-    """What every fitted model on Sinkhorn embeddings shares: the learned reference
-    measure ``u`` and the embedding of new clouds against it."""
-
-    embedding: eqx.AbstractVar[SinkhornEmbedding]
-    dim: eqx.AbstractVar[int]
+        self.y_mean_, self.y_std_ = y_mean, y_std
+        self._fit_joint(batch, ys, 0.0, "DistributionGP.fit")
+        return self
 
     @property
-    def reference_points(self) -> np.ndarray:
-        return np.asarray(self.embedding.points)
-
-    @property
-    def reference_weights(self) -> np.ndarray:
-        return np.asarray(self.embedding.weights)
-
-    def embed(self, clouds, weights=None) -> np.ndarray:
-        """``[n, |u|]`` embeddings of new clouds against the learned ``u``."""
-        return np.asarray(self.embedding(pad_clouds(clouds, weights, dim=self.dim)))
-
-
-class FittedDistributionGP(_AbstractFitted):
-    """A fitted :class:`DistributionGP` (immutable).
-
-    Attributes:
-        embedding: the learned :class:`SinkhornEmbedding` (``.points``, ``.weights``).
-        posterior: the gpjax ``ExactPosterior`` on the training embeddings.
-        history: the :class:`FitHistory` of the optimisation.
-    """
-
-    embedding: SinkhornEmbedding
-    posterior: eqx.Module
-    dim: int = eqx.field(static=True)
-    y_mean: float = eqx.field(static=True)
-    y_std: float = eqx.field(static=True)
-    history: FitHistory  # host-side record; never passed through jit
-
-    @property
-    def noise_variance(self) -> float:
+    def noise_variance_(self) -> float:
         """Observation noise variance, in the units of ``y``."""
-        sd = gpx.parameters.val(self.posterior.likelihood.obs_stddev)
-        return float(sd) ** 2 * self.y_std**2
-
-    @property
-    def kernel(self):
-        """The fitted gpjax kernel (on the embeddings of standardised targets)."""
-        return self.posterior.prior.kernel
+        self._check_fitted()
+        sd = gpx.parameters.val(self.posterior_.likelihood.obs_stddev)
+        return float(sd) ** 2 * self.y_std_**2
 
     def predict(self, clouds, weights=None) -> GPPrediction:
         """Predictive mean and latent variance at new clouds ``[m_i, d]``."""
-        batch = pad_clouds(clouds, weights, dim=self.dim)
-        with _float32_ok():
-            mean, var = _predict_jit(self.embedding, self.posterior, batch)
-        return GPPrediction(
-            np.asarray(mean) * self.y_std + self.y_mean, np.asarray(var) * self.y_std**2
-        )
+        mean, var = self._latent(clouds, weights)
+        return GPPrediction(mean * self.y_std_ + self.y_mean_, var * self.y_std_**2)
+
+    def score(self, clouds, y, weights=None) -> float:
+        """Coefficient of determination ``R²`` of the predictive mean on ``(clouds, y)``."""
+        mean = self.predict(clouds, weights).mean
+        y = _as_targets(y, mean.shape[0])
+        return 1.0 - float(np.sum((y - mean) ** 2) / np.sum((y - y.mean()) ** 2))
+
+    def _saved_targets(self) -> dict:
+        return {"y_mean_": self.y_mean_, "y_std_": self.y_std_}
 
 
 @full_precision
@@ -503,8 +604,8 @@ def _predict_jit(embedding: SinkhornEmbedding, posterior, batch: CloudBatch):
     return dist.mean.reshape(-1), dist.variance.reshape(-1)
 
 
-@dataclasses.dataclass(frozen=True)
-class DistributionGPClassifier(_Config):
+@register
+class DistributionGPClassifier(ClassifierMixin, _SinkhornGP):
     """Binary GP classification on distributions (Bernoulli likelihood, probit link).
 
     Same parameters as :class:`DistributionGP` (no noise), plus
@@ -516,72 +617,95 @@ class DistributionGPClassifier(_Config):
     the joint MAP can collapse to a vanishing length scale. Labels are ``{0, 1}``.
     """
 
-    max_iter: int = 50
-    hyperprior_scale: float | None = 1.0
+    _conjugate = False
 
-    def fit(
-        self, clouds, y, weights=None, *, seed: int = 0, verbose: bool = True
-    ) -> FittedDistributionGPClassifier:
-        """Learn ``u``, the kernel and the latent function from labelled clouds."""
+    def __init__(
+        self,
+        *,
+        kernel: str = "rbf",
+        n_reference: int = 6,
+        epsilon: float = 0.1,
+        init_radius: float = 0.5,
+        scale: float | None = None,
+        steps: int = 50,
+        tol: float = 1e-3,
+        threshold: float = 1e-3,
+        implicit: bool = False,
+        warm_start: bool = True,
+        learn_reference: bool = True,
+        hyperprior_scale: float | None = 1.0,
+        seed: int = 0,
+        verbose: bool = False,
+    ):
+        self.kernel = kernel
+        self.n_reference = n_reference
+        self.epsilon = epsilon
+        self.init_radius = init_radius
+        self.scale = scale
+        self.steps = steps
+        self.tol = tol
+        self.threshold = threshold
+        self.implicit = implicit
+        self.warm_start = warm_start
+        self.learn_reference = learn_reference
+        self.hyperprior_scale = hyperprior_scale
+        self.seed = seed
+        self.verbose = verbose
+
+    def _model(self, lengthscale, dtype, n_clouds: int) -> eqx.Module:
+        # No observation noise regularises the latent Gram: gpjax's 1e-6 jitter is below
+        # float32 round-off (near-duplicate clouds made the Cholesky NaN), so 1e-4 there.
+        jitter = 1e-4 if dtype == np.float32 else 1e-8
+        prior = gpx.gps.Prior(
+            mean_function=gpx.mean_functions.Zero(),
+            kernel=self._kernel(lengthscale, dtype),
+            jitter=jitter,
+        )
+        return gpx.gps.NonConjugateModel(
+            prior, gpx.likelihoods.Bernoulli(), latent=jnp.zeros((n_clouds, 1), dtype)
+        )
+
+    def fit(self, clouds, y, weights=None) -> DistributionGPClassifier:
+        """Learn ``u``, the kernel and the latent function from clouds labelled 0 / 1."""
         self._check()
+        if self.hyperprior_scale is not None and not self.hyperprior_scale > 0:
+            raise ValueError(
+                f"`hyperprior_scale` must be a positive number or None, got {self.hyperprior_scale}"
+            )
         batch = pad_clouds(clouds, weights)
         y = _as_targets(y, batch.n_clouds)
         if not np.all((y == 0) | (y == 1)):
             raise ValueError("`y` must hold binary labels 0/1")
         dtype = np.asarray(batch.points).dtype
         ys = jnp.asarray(y[:, None].astype(dtype))
-        embedding = self._embedding(batch, seed)
-        z0 = np.asarray(_embed_solve(embedding, batch, None).potentials, dtype=np.float64)
-        kernel = _KERNELS[self.kernel]()
-        kernel = eqx.tree_at(
-            lambda k: (k.lengthscale, k.variance),
-            kernel,
-            (
-                gpx.parameters.PositiveReal(jnp.asarray(_median_distance(z0), dtype)),
-                gpx.parameters.NonNegativeReal(jnp.asarray(1.0, dtype)),
-            ),
+        self.classes_ = np.array([0, 1])
+        self._fit_joint(
+            batch, ys, float(self.hyperprior_scale or 0.0), "DistributionGPClassifier.fit"
         )
-        # No observation noise regularises the latent Gram: gpjax's 1e-6 jitter is below
-        # float32 round-off (near-duplicate clouds made the Cholesky NaN), so 1e-4 there.
-        jitter = 1e-4 if dtype == np.float32 else 1e-8
-        prior = gpx.gps.Prior(mean_function=gpx.mean_functions.Zero(), kernel=kernel, jitter=jitter)
-        model = gpx.gps.NonConjugateModel(
-            prior, gpx.likelihoods.Bernoulli(), latent=jnp.zeros((batch.n_clouds, 1), dtype)
-        )
-        center = jnp.log(jnp.asarray([_median_distance(z0), 1.0], dtype))
-        joint = _Joint(embedding, model, center, float(self.hyperprior_scale or 0.0))
-        joint, history = self._optimise(
-            joint, batch, ys, False, verbose, "DistributionGPClassifier.fit"
-        )
-        emb = _embed_solve(joint.embedding, batch, None).potentials
-        posterior = joint.model.condition(_dataset(emb, ys))
-        return FittedDistributionGPClassifier(
-            embedding=joint.embedding, posterior=posterior, dim=batch.dim, history=history
-        )
-
-
-class FittedDistributionGPClassifier(_AbstractFitted):
-    """A fitted :class:`DistributionGPClassifier` (immutable)."""
-
-    embedding: SinkhornEmbedding
-    posterior: eqx.Module
-    dim: int = eqx.field(static=True)
-    history: FitHistory  # host-side record; never passed through jit
+        return self
 
     def predict_latent(self, clouds, weights=None) -> GPPrediction:
         """Mean and variance of the latent function at new clouds."""
-        batch = pad_clouds(clouds, weights, dim=self.dim)
-        with _float32_ok():
-            mean, var = _predict_jit(self.embedding, self.posterior, batch)
-        return GPPrediction(np.asarray(mean), np.asarray(var))
+        return GPPrediction(*self._latent(clouds, weights))
 
     def predict_proba(self, clouds, weights=None) -> np.ndarray:
-        """``[n]`` probabilities ``P(y = 1)``, the probit integrated over the latent posterior."""
-        mean, var = self.predict_latent(clouds, weights)
+        """``[n, 2]`` probabilities of the labels 0 and 1 (the probit integrated over the
+        latent posterior)."""
         from scipy.special import ndtr
 
-        return ndtr(mean / np.sqrt(1.0 + var))
+        mean, var = self._latent(clouds, weights)
+        p1 = ndtr(mean / np.sqrt(1.0 + var))
+        return np.stack([1.0 - p1, p1], axis=1)
 
     def predict(self, clouds, weights=None) -> np.ndarray:
         """``[n]`` predicted labels (0/1)."""
-        return (self.predict_proba(clouds, weights) > 0.5).astype(np.int64)
+        return (self.predict_proba(clouds, weights)[:, 1] > 0.5).astype(np.int64)
+
+    def score(self, clouds, y, weights=None) -> float:
+        """Accuracy of :meth:`predict` on ``(clouds, y)`` (``weights``: the clouds' own)."""
+        labels = self.predict(clouds, weights)
+        return float(np.mean(labels == _as_targets(y, labels.shape[0])))
+
+    def _restore_state(self, meta, tree):
+        super()._restore_state(meta, tree)
+        self.classes_ = np.array([0, 1])

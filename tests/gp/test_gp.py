@@ -75,8 +75,8 @@ def toy_fit():
     with jax.numpy_rank_promotion("allow"), jax.numpy_dtype_promotion("standard"):
         # threshold 1e-5 (default 1e-3): predictions are then exact to float32 round-off,
         # which the permutation test needs; the 5-seed slow test uses the default.
-        fitted = DistributionGP(n_reference=6, epsilon=0.1, threshold=1e-5).fit(
-            data.clouds[:50], data.y[:50], seed=0, verbose=False
+        fitted = DistributionGP(n_reference=6, epsilon=0.1, threshold=1e-5, seed=0).fit(
+            data.clouds[:50], data.y[:50]
         )
     return data, fitted
 
@@ -89,13 +89,13 @@ def test_toy_regression_explained_variance(toy_fit):
     # test; a single seed here).
     assert evs >= 0.99, evs
     assert np.all(var > 0)
-    hist = fitted.history
+    hist = fitted.history_
     assert hist.loss[-1] < hist.loss[0]  # L-BFGS decreased the negative log-likelihood
     assert hist.reference_points.shape[1:] == (6, 2)
     np.testing.assert_allclose(hist.reference_weights.sum(1), 1.0, atol=1e-5)
     # u moved (it is learned) and stayed inside the tanh box.
     assert np.abs(hist.reference_points[-1] - hist.reference_points[0]).max() > 1e-3
-    assert np.all(np.abs(fitted.reference_points) < fitted.embedding.scale)
+    assert np.all(np.abs(fitted.reference_points_) < fitted.embedding_.scale)
 
 
 def test_predictions_invariant_to_point_permutation(toy_fit, rng):
@@ -118,7 +118,7 @@ def test_predictions_invariant_to_point_permutation(toy_fit, rng):
 def test_posterior_variance_shrinks_at_training_clouds(toy_fit):
     data, fitted = toy_fit
     train = fitted.predict(data.clouds[:10]).variance
-    prior_var = float(gpx.parameters.val(fitted.kernel.variance)) * fitted.y_std**2
+    prior_var = float(gpx.parameters.val(fitted.kernel_.variance)) * fitted.y_std_**2
     # Conditioning on a training cloud removes most of the prior variance there.
     assert np.all(train < 0.5 * prior_var)
 
@@ -133,13 +133,13 @@ def test_predictions_are_the_gp_posterior_of_the_embeddings(toy_fit):
     z_test = fitted.embed(data.clouds[50:]).astype(np.float64)
     y = data.y[:50]
     mu, sd = y.mean(), y.std()
-    ell = float(gpx.parameters.val(fitted.kernel.lengthscale))
-    amplitude = float(gpx.parameters.val(fitted.kernel.variance))
+    ell = float(gpx.parameters.val(fitted.kernel_.lengthscale))
+    amplitude = float(gpx.parameters.val(fitted.kernel_.variance))
 
     def rbf(a, b):
         return amplitude * np.exp(-0.5 * ((a[:, None] - b[None]) ** 2).sum(-1) / ell**2)
 
-    noise = fitted.noise_variance / sd**2 + fitted.posterior.prior.jitter  # standardized
+    noise = fitted.noise_variance_ / sd**2 + fitted.posterior_.prior.jitter  # standardized
     gram = rbf(z_train, z_train) + noise * np.eye(50)
     cross = rbf(z_test, z_train)
     mean = mu + sd * cross @ np.linalg.solve(gram, (y - mu) / sd)
@@ -161,13 +161,17 @@ def test_classifier_digits_four_vs_six():
     data = digits_clouds((4, 6))
     idx = np.random.default_rng(0).permutation(len(data.y))
     tr, te = idx[:60], idx[60:]
-    clf = DistributionGPClassifier(n_reference=6, epsilon=0.1, init_radius=0.3, max_iter=20)
-    fitted = clf.fit(
-        [data.clouds[i] for i in tr], data.y[tr], [data.weights[i] for i in tr], verbose=False
-    )
-    proba = fitted.predict_proba([data.clouds[i] for i in te], [data.weights[i] for i in te])
+    clf = DistributionGPClassifier(n_reference=6, epsilon=0.1, init_radius=0.3, steps=20)
+    fitted = clf.fit([data.clouds[i] for i in tr], data.y[tr], [data.weights[i] for i in tr])
+    assert fitted is clf
+    test_clouds, test_weights = [data.clouds[i] for i in te], [data.weights[i] for i in te]
+    proba = fitted.predict_proba(test_clouds, test_weights)
+    # scikit-learn's layout: one column per class of classes_, rows summing to one
+    assert proba.shape == (len(te), 2) and list(fitted.classes_) == [0, 1]
     assert np.all((proba >= 0) & (proba <= 1))
-    acc = np.mean((proba > 0.5) == data.y[te])
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-12)
+    acc = np.mean((proba[:, 1] > 0.5) == data.y[te])
+    assert fitted.score(test_clouds, data.y[te], test_weights) == acc
     # Thesis C.3.3 (MNIST 4 vs 6, 200 training images, |u| = 6): 95.0 ± 0.6 %; here
     # 8×8 digits and 60 training images, measured 0.97-0.98: 0.9 leaves room for seeds.
     assert acc >= 0.9, acc
@@ -175,20 +179,20 @@ def test_classifier_digits_four_vs_six():
 
 def test_bad_input_to_fit():
     data = toy_gaussians(6, 5, seed=0)
-    gp = DistributionGP(max_iter=1)
+    gp = DistributionGP(steps=1)
     with pytest.raises(ValueError, match="6 clouds"):
-        gp.fit(data.clouds, data.y[:5], verbose=False)
+        gp.fit(data.clouds, data.y[:5])
     with pytest.raises(ValueError, match="non-finite"):
-        gp.fit(data.clouds, np.full(6, np.nan), verbose=False)
+        gp.fit(data.clouds, np.full(6, np.nan))
     with pytest.raises(ValueError, match="kernel"):
-        DistributionGP(kernel="nope").fit(data.clouds, data.y, verbose=False)
+        DistributionGP(kernel="nope").fit(data.clouds, data.y)
     with pytest.raises(ValueError, match="epsilon"):
-        DistributionGP(epsilon=-1.0).fit(data.clouds, data.y, verbose=False)
+        DistributionGP(epsilon=-1.0).fit(data.clouds, data.y)
     with pytest.raises(ValueError, match="binary"):
-        DistributionGPClassifier(max_iter=1).fit(data.clouds, data.y, verbose=False)
+        DistributionGPClassifier(steps=1).fit(data.clouds, data.y)
     bad = [*data.clouds[:5], np.array([[0.0, np.inf]])]
     with pytest.raises(ValueError, match=r"clouds\[5\].*non-finite"):
-        gp.fit(bad, data.y, verbose=False)
+        gp.fit(bad, data.y)
 
 
 @pytest.mark.slow
@@ -196,9 +200,7 @@ def test_toy_explained_variance_five_seeds():
     scores = []
     for seed in range(5):
         data = toy_gaussians(100, 30, seed=seed)
-        fitted = DistributionGP(n_reference=6).fit(
-            data.clouds[:50], data.y[:50], seed=seed, verbose=False
-        )
+        fitted = DistributionGP(n_reference=6, seed=seed).fit(data.clouds[:50], data.y[:50])
         scores.append(explained_variance_score(data.y[50:], fitted.predict(data.clouds[50:]).mean))
     # averaged over 5 seeds, EVS >= 0.99 (thesis Table C.1: 0.997 with |u| = 6)
     assert np.mean(scores) >= 0.99, scores
