@@ -64,9 +64,9 @@ def one_task(X, normal, seed, steps):
     out["ocsdf_time"] = time.perf_counter() - t
     s_in, s_out = oc.score_samples(te), oc.score_samples(Xa)
     out["ocsdf"] = roc_auc_score(y, np.r_[s_in, s_out])
-    from otlip.sdf_mesh import certified_auroc
+    from otlip.sdf_mesh import certified_auroc_curve
 
-    out["cert"] = certified_auroc(s_in, s_out, np.asarray(RADII))
+    out["cert"] = certified_auroc_curve(s_in, s_out, RADII)
     iso = IsolationForest(random_state=seed).fit(tr)
     out["iforest"] = roc_auc_score(y, iso.score_samples(test))
     svm = OneClassSVM(gamma="scale", nu=0.1).fit(tr)

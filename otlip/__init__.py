@@ -29,6 +29,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "lipschitz_lower_bound",
         "certified_radius",
         "w1_distance",
+        "W1Potential",
         "W1Result",
     ),
     "otlip.icnn": (
@@ -37,6 +38,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "monge_map",
         "w2_distance",
         "MongeMap",
+        "MongeMapEstimator",
         "W2Estimate",
         "gaussian_w2",
         "gaussian_monge_map",

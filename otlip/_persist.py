@@ -43,9 +43,11 @@ _REGISTRY: dict[str, type] = {}
 def register(cls: type) -> type:
     """Class decorator: ``cls`` may be written by :func:`save` and read by :func:`load`.
 
-    The class provides ``_saved_state() -> (meta, tree)``, ``_state_like(meta) -> tree``
-    (a skeleton of the same structure, leaves as ``jax.ShapeDtypeStruct`` or arrays) and
-    ``_restore_state(meta, tree)``; its hyper-parameters come from ``get_params``.
+    An estimator (it has ``get_params``) provides ``_saved_state() -> (meta, tree)``,
+    ``_state_like(meta) -> tree`` (a skeleton of the same structure, leaves as
+    ``jax.ShapeDtypeStruct`` or arrays) and ``_restore_state(meta, tree)``; it is rebuilt
+    from its hyper-parameters first. A result object provides ``_saved_state`` and the
+    class methods ``_state_like(meta)`` and ``_from_state(meta, tree)``.
     """
     _REGISTRY[_class_name(cls)] = cls
     return cls
@@ -123,10 +125,11 @@ def _read_leaf(f, like):
 
 # ------------------------------------------------------------------ save, load
 def save(estimator, path: str | os.PathLike) -> Path:
-    """Write a fitted estimator to ``path`` (atomically); returns the path.
+    """Write a fitted estimator or a result to ``path`` (atomically); returns the path.
 
     Args:
-        estimator: a fitted otlip estimator (its class registered with :func:`register`).
+        estimator: a fitted otlip estimator or result (its class registered with
+            :func:`register`).
         path: the file to write; its directory must exist.
 
     Returns:
@@ -146,7 +149,9 @@ def save(estimator, path: str | os.PathLike) -> Path:
         "format": FORMAT_VERSION,
         "otlip_version": __version__,
         "class": name,
-        "params": _encode(estimator.get_params(deep=False)),
+        "params": _encode(estimator.get_params(deep=False))
+        if hasattr(estimator, "get_params")
+        else None,
         "meta": _encode(meta),
         "payload_bytes": len(data),
         "payload_sha256": hashlib.sha256(data).hexdigest(),
@@ -166,8 +171,8 @@ def load(path: str | os.PathLike):
         path: a file written by an estimator's ``save`` method.
 
     Returns:
-        The fitted estimator, with the saved hyper-parameters and fitted state: it
-        gives the same outputs as the one that was saved.
+        The fitted estimator (with the saved hyper-parameters and fitted state) or the
+        result: it gives the same outputs as the one that was saved.
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
@@ -222,8 +227,13 @@ def load(path: str | os.PathLike):
         )
     if hashlib.sha256(data).hexdigest() != header["payload_sha256"]:
         raise ValueError(f"`path`: {p} is corrupted (its checksum does not match)")
-    estimator = cls(**_decode(header["params"]))
     meta = _decode(header["meta"])
+    if header["params"] is None:  # a result object
+        tree = eqx.tree_deserialise_leaves(
+            io.BytesIO(data), cls._state_like(meta), filter_spec=_read_leaf
+        )
+        return cls._from_state(meta, tree)
+    estimator = cls(**_decode(header["params"]))
     like = estimator._state_like(meta)
     tree = eqx.tree_deserialise_leaves(io.BytesIO(data), like, filter_spec=_read_leaf)
     estimator._restore_state(meta, tree)

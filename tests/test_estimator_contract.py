@@ -22,6 +22,7 @@ from sklearn.model_selection import GridSearchCV
 
 import otlip
 from otlip.gp import DistributionGP, DistributionGPClassifier, toy_gaussians
+from otlip.icnn import MongeMapEstimator, W2Estimate, w2_distance
 from otlip.quantiles import (
     CenterOutward,
     ConditionalCenterOutward,
@@ -29,6 +30,7 @@ from otlip.quantiles import (
     conditional_banana,
 )
 from otlip.sdf_mesh import OneClassSDF, Sphere
+from otlip.w1 import W1Potential, W1Result
 
 Y = banana(400, seed=0)
 Y_NEW = banana(50, seed=1)
@@ -38,6 +40,8 @@ X_SDF = Sphere(radius=1.0).sample_surface(256, seed=0)
 X_SDF_NEW = np.random.default_rng(1).uniform(-1.5, 1.5, size=(40, 3))
 GP = toy_gaussians(24, 10, seed=0)
 GP_LABELS = (GP.y > np.median(GP.y)).astype(np.int64)
+W1_X = np.random.default_rng(2).normal(size=(300, 3))
+W1_Y = W1_X + np.array([0.5, 0.0, 0.0])
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -67,6 +71,14 @@ def _outputs(name: str, model) -> dict[str, np.ndarray]:
             "proba": model.predict_proba(GP.clouds[16:]),
             "latent": model.predict_latent(GP.clouds[16:]).variance,
         }
+    if name == "monge_map":
+        return {
+            "transport": model.transform(W1_X[:20]),
+            "inverse": model.inverse_transform(W1_Y[:20]),
+            "potential": model.score_samples(W1_X[:20]),
+        }
+    if name == "w1_potential":
+        return {"potential": model.score_samples(X_SDF_NEW)}
     score, grad = model.score_and_gradient(X_SDF_NEW)
     return {"score": score, "gradient": grad}
 
@@ -91,6 +103,16 @@ CASES = {
         lambda: OneClassSDF(hidden=(16, 16), steps=100, batch_size=256, seed=3),
         lambda m: m.fit(X_SDF),
         lambda m: m.score_samples(X_SDF_NEW),
+    ),
+    "w1_potential": (
+        lambda: W1Potential(hidden=(16, 16), steps=40, seed=6),
+        lambda m: m.fit(W1_X, W1_Y),
+        lambda m: m.score_samples(W1_X[:5]),
+    ),
+    "monge_map": (
+        lambda: MongeMapEstimator(steps=40, batch_size=64, hidden=(8, 8), seed=7),
+        lambda m: m.fit(W1_X, W1_Y),
+        lambda m: m.transform(W1_X[:5]),
     ),
     "distribution_gp": (
         lambda: DistributionGP(n_reference=3, steps=3, seed=4),
@@ -174,6 +196,29 @@ def test_loaded_model_keeps_types_in_process(fitted, tmp_path):
     assert isinstance(again.hidden, tuple)  # a tuple survives the JSON header
     assert again.center_.dtype == np.float64 and again.scale_ == model.scale_
     np.testing.assert_array_equal(again.calibration_.raw, model.calibration_.raw)
+
+
+def test_results_with_a_network_save_and_load(fitted, tmp_path):
+    result = fitted["w1_potential"].result_
+    again = otlip.load(result.save(tmp_path / "w1.otlip"))
+    assert isinstance(again, W1Result)
+    for name in ("distance", "heldout_ci", "pvalue", "n_steps", "converged"):
+        assert getattr(again, name) == getattr(result, name), name
+    np.testing.assert_array_equal(again.history.objective, result.history.objective)
+    np.testing.assert_array_equal(again.potential(X_SDF_NEW), result.potential(X_SDF_NEW))
+
+
+def test_w2_estimate_saves_its_map(tmp_path):
+    est = w2_distance(W1_X, W1_Y, steps=20, batch_size=64, hidden=(8, 8), method="minimax")
+    again = otlip.load(est.save(tmp_path / "w2.otlip"))
+    assert isinstance(again, W2Estimate) and again.map.method == "minimax"
+    assert (again.distance, again.primal_distance, again.n_eval) == (
+        est.distance,
+        est.primal_distance,
+        est.n_eval,
+    )
+    np.testing.assert_array_equal(again.transport(W1_X[:20]), est.transport(W1_X[:20]))
+    np.testing.assert_array_equal(again.map.inverse(W1_Y[:5]), est.map.inverse(W1_Y[:5]))
 
 
 def test_bad_model_files_get_clear_errors(fitted, tmp_path):

@@ -24,6 +24,7 @@ from otlip.icnn._icnn import (
 from otlip.icnn._monge import (
     METHODS,
     MongeMap,
+    MongeMapEstimator,
     TrainingHistory,
     W2Estimate,
     monge_map,
@@ -37,6 +38,7 @@ __all__ = [
     "METHODS",
     "POSITIVE_PARAMETRIZATIONS",
     "MongeMap",
+    "MongeMapEstimator",
     "TrainingHistory",
     "W2Estimate",
     "batch_gradients",

@@ -26,7 +26,7 @@ def _run(args: argparse.Namespace) -> int:
         y,
         method=args.method,
         steps=args.steps,
-        lr=args.lr,
+        learning_rate=args.learning_rate,
         hidden=hidden,
         batch_size=min(batch_size, max(x.shape[0], y.shape[0])),
         seed=args.seed,
@@ -64,7 +64,7 @@ def register(subparsers) -> None:
         "--batch-size", type=int, default=None, help="minibatch size (default 1024; 768 if d > 32)"
     )
     p.add_argument(
-        "--lr",
+        "--learning-rate",
         type=float,
         default=None,
         help="learning rate (default 3e-3; 6e-3 in more than 32 dimensions)",

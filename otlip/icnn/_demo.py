@@ -30,7 +30,9 @@ def run(out_dir: Path, *, verbose: bool) -> list[Path]:
 
     out_dir = Path(out_dir)
     x, y = _two_moons(1000, seed=0)
-    est = w2_distance(x, y, steps=1500, batch_size=512, hidden=(64, 64), lr=1e-2, verbose=verbose)
+    est = w2_distance(
+        x, y, steps=1500, batch_size=512, hidden=(64, 64), learning_rate=1e-2, verbose=verbose
+    )
     exact = float(np.sqrt(ot.emd2([], [], ot.dist(x.astype(np.float64), y.astype(np.float64)))))
     tx = est.transport(x)
     figures = {

@@ -18,6 +18,7 @@ import dataclasses
 import math
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import equinox as eqx
 import jax
@@ -25,6 +26,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
+from otlip._estimator import Estimator
+from otlip._persist import register, save
 from otlip._progress import progress_bar
 from otlip._validation import check_points, check_same_dim
 from otlip.icnn._icnn import ICNN, POSITIVE_PARAMETRIZATIONS, batch_gradients, batch_values
@@ -34,6 +37,7 @@ from otlip.icnn._solvers import train_chunk as _train_chunk
 __all__ = [
     "METHODS",
     "MongeMap",
+    "MongeMapEstimator",
     "TrainingHistory",
     "W2Estimate",
     "monge_map",
@@ -97,6 +101,7 @@ def _batched(fn, points: np.ndarray) -> np.ndarray:
     return np.concatenate(out, axis=0)
 
 
+@register
 @dataclasses.dataclass(frozen=True, eq=False)
 class MongeMap:
     """A learned Monge map ``T = ∇f`` from ``P`` to ``Q`` for the squared Euclidean cost.
@@ -125,6 +130,52 @@ class MongeMap:
     @property
     def dim(self) -> int:
         return self.potential_net.dim
+
+    def save(self, path) -> Path:
+        """Write the map (both networks) to ``path``; read it with :func:`otlip.load`."""
+        return save(self, path)
+
+    def _saved_state(self):
+        meta = {
+            "dim": self.dim,
+            "hidden": list(self.potential_net.hidden),
+            "positive": self.potential_net.positive,
+            "scale": self.scale,
+            "method": self.method,
+            "wall_time": self.wall_time,
+            "inverse_steps": self.inverse_steps,
+            "n_history": int(self.history.step.size),
+        }
+        tree = {
+            "potential_net": self.potential_net,
+            "conjugate_net": self.conjugate_net,
+            "center": self.center,
+            "history": dataclasses.astuple(self.history),
+        }
+        return meta, tree
+
+    @classmethod
+    def _state_like(cls, meta):
+        key = jax.random.key(0)
+        args = (meta["method"], meta["dim"], tuple(meta["hidden"]), meta["positive"], key, key)
+        f, aux = eqx.filter_eval_shape(_networks, *args)
+        k = meta["n_history"]
+        history = (np.zeros(k, np.int64),) + (np.zeros(k),) * 4
+        center = np.zeros(meta["dim"], np.float32)
+        return {"potential_net": f, "conjugate_net": aux, "center": center, "history": history}
+
+    @classmethod
+    def _from_state(cls, meta, tree):
+        return cls(
+            potential_net=tree["potential_net"],
+            conjugate_net=tree["conjugate_net"],
+            center=tree["center"],
+            scale=meta["scale"],
+            method=meta["method"],
+            history=TrainingHistory(*tree["history"]),
+            wall_time=meta["wall_time"],
+            inverse_steps=meta["inverse_steps"],
+        )
 
     def _std(self, points, name: str) -> np.ndarray:
         p = check_points(points, name, dim=self.dim)
@@ -173,6 +224,7 @@ class MongeMap:
         return self.center.astype(np.float32) + np.float32(self.scale) * x
 
 
+@register
 @dataclasses.dataclass(frozen=True, eq=False)
 class W2Estimate:
     """Estimated Wasserstein-2 distance and the map that realizes it.
@@ -202,6 +254,25 @@ class W2Estimate:
     def squared(self) -> float:
         """``W2²``."""
         return self.distance**2
+
+    def save(self, path) -> Path:
+        """Write the estimate and its map to ``path``; read it with :func:`otlip.load`."""
+        return save(self, path)
+
+    _SCALARS = ("distance", "primal_distance", "dual_distance", "n_eval")
+
+    def _saved_state(self):
+        meta, tree = self.map._saved_state()
+        return {**meta, **{name: getattr(self, name) for name in self._SCALARS}}, tree
+
+    @classmethod
+    def _state_like(cls, meta):
+        return MongeMap._state_like(meta)
+
+    @classmethod
+    def _from_state(cls, meta, tree):
+        scalars = {name: meta[name] for name in cls._SCALARS}
+        return cls(map=MongeMap._from_state(meta, tree), **scalars)
 
     def transport(self, points) -> np.ndarray:
         """``T(x)`` for points ``[n, d]``; see :meth:`MongeMap.transport`."""
@@ -237,14 +308,20 @@ def monge_map_defaults(d: int, method: str = "amortized") -> dict:
         "steps": 3000,
         "batch_size": 1024,
         "hidden": (64, 64, 64),
-        "lr": 3e-3,
+        "learning_rate": 3e-3,
         "conj_steps": 10,
-        "conj_lr": 0.05,
+        "conj_learning_rate": 0.05,
     }
     if d > 32:
         out["hidden"] = (128, 128, 128)
         if method == "amortized":
-            out.update(steps=4400, batch_size=768, lr=6e-3, conj_steps=7, conj_lr=0.1)
+            out.update(
+                steps=4400,
+                batch_size=768,
+                learning_rate=6e-3,
+                conj_steps=7,
+                conj_learning_rate=0.1,
+            )
     return out
 
 
@@ -257,21 +334,21 @@ def monge_map(
     batch_size: int | None = None,
     hidden: tuple[int, ...] | None = None,
     positive: str = "softplus",
-    lr: float | None = None,
+    learning_rate: float | None = None,
     conj_steps: int | None = None,
-    conj_lr: float | None = None,
+    conj_learning_rate: float | None = None,
     inner_steps: int = 5,
     lam: float = 10.0,
     seed: int = 0,
-    verbose: bool = True,
+    verbose: bool = False,
     log_every: int = 100,
 ) -> MongeMap:
     """Learn the Monge map ``T = ∇f`` (``f`` convex) pushing ``P`` onto ``Q``.
 
-    Every training setting left ``None`` (``steps``, ``batch_size``, ``hidden``, ``lr``,
-    ``conj_steps``, ``conj_lr``) takes the default of :func:`monge_map_defaults` for the
-    dimension and method (``d > 32`` differs: wider networks and, for the amortized
-    method, more but cheaper steps).
+    Every training setting left ``None`` (``steps``, ``batch_size``, ``hidden``,
+    ``learning_rate``, ``conj_steps``, ``conj_learning_rate``) takes the default of
+    :func:`monge_map_defaults` for the dimension and method (``d > 32`` differs: wider
+    networks and, for the amortized method, more but cheaper steps).
 
     Args:
         x: source ``P``: points ``[n, d]`` or a sampler ``sample(key, batch) -> [batch, d]``
@@ -285,9 +362,9 @@ def monge_map(
         hidden: ICNN hidden widths (also the auxiliary networks').
         positive: non-negative weight parametrization of the ICNN, see
             :data:`otlip.icnn.POSITIVE_PARAMETRIZATIONS`.
-        lr: Adam learning rate of ``f`` (cosine decay to 5 %).
+        learning_rate: Adam learning rate of ``f`` (cosine decay to 5 %).
         conj_steps: Adam refinement steps of the conjugate (``"amortized"``).
-        conj_lr: step size of that refinement (standardized units).
+        conj_learning_rate: step size of that refinement (standardized units).
         inner_steps: auxiliary steps per ``f`` step (``"minimax"``: ``g``; ``"gan"``:
             the critic).
         lam: weight ``λ`` of the W1 term (``"gan"``; eq. 7.13), in standardized units.
@@ -305,7 +382,7 @@ def monge_map(
     >>> import numpy as np
     >>> rng = np.random.default_rng(0)
     >>> x = rng.normal(size=(500, 2)); y = 2.0 * rng.normal(size=(500, 2)) + 1.0
-    >>> T = monge_map(x, y, steps=200, hidden=(16, 16), verbose=False)
+    >>> T = monge_map(x, y, steps=200, hidden=(16, 16))
     >>> T.transport(x).shape
     (500, 2)
     """
@@ -323,7 +400,11 @@ def monge_map(
             raise ValueError(f"`{name}` must be a positive integer, got {v!r}")
     if conj_steps is not None and conj_steps < 0:
         raise ValueError(f"`conj_steps` must be >= 0, got {conj_steps}")
-    for name, v in (("lr", lr), ("conj_lr", conj_lr), ("lam", lam)):
+    for name, v in (
+        ("learning_rate", learning_rate),
+        ("conj_learning_rate", conj_learning_rate),
+        ("lam", lam),
+    ):
         if v is not None and not (math.isfinite(v) and v > 0):
             raise ValueError(f"`{name}` must be a finite positive number, got {v!r}")
 
@@ -337,16 +418,17 @@ def monge_map(
         "steps": steps,
         "batch_size": batch_size,
         "hidden": hidden,
-        "lr": lr,
+        "learning_rate": learning_rate,
         "conj_steps": conj_steps,
-        "conj_lr": conj_lr,
+        "conj_learning_rate": conj_learning_rate,
     }
     settings = {
         **monge_map_defaults(d, method),
         **{k: v for k, v in given.items() if v is not None},
     }
     steps, batch_size, hidden = settings["steps"], settings["batch_size"], settings["hidden"]
-    lr, conj_steps, conj_lr = settings["lr"], settings["conj_steps"], settings["conj_lr"]
+    lr, conj_steps = settings["learning_rate"], settings["conj_steps"]
+    conj_lr = settings["conj_learning_rate"]
 
     # one shift and one scale for both clouds (see the module docstring)
     center = (0.5 * (xs.mean(0, dtype=np.float64) + ys.mean(0, dtype=np.float64))).astype(
@@ -370,17 +452,7 @@ def monge_map(
         sample_x=sx,
         sample_y=sy,
     )
-    f = ICNN(d, hidden, positive=positive, key=k_f)
-    if method == "amortized":
-        aux = Amortizer(d, max(hidden), len(hidden), key=k_aux)
-    elif method == "minimax":
-        aux = ICNN(d, hidden, positive=positive, key=k_aux)
-    else:
-        from otlip.w1 import LipschitzMLP
-
-        width = 2 * ((max(hidden) + 1) // 2)  # GroupSort2 needs even widths
-        aux = LipschitzMLP(d, (width,) * len(hidden), 1, key=k_aux)
-        aux = _ScalarCritic(aux)
+    f, aux = _networks(method, d, tuple(hidden), positive, k_f, k_aux)
     opt_f, opt_a = optimizers(cfg)
     state = SolverState(
         f,
@@ -405,7 +477,8 @@ def monge_map(
             m = {k: float(np.mean(np.asarray(v))) for k, v in m.items()}
             if not all(math.isfinite(v) for v in m.values()):
                 raise FloatingPointError(
-                    f"monge_map ({method}) diverged at step {done}: metrics {m}; try a smaller `lr`"
+                    f"monge_map ({method}) diverged at step {done}: metrics {m}; "
+                    "try a smaller `learning_rate`"
                 )
             logs["step"].append(done)
             logs["loss"].append(m["loss"])
@@ -428,6 +501,21 @@ def monge_map(
     )
 
 
+def _networks(method: str, d: int, hidden: tuple[int, ...], positive: str, k_f, k_aux):
+    """The potential ICNN ``f`` and the method's auxiliary network, untrained."""
+    f = ICNN(d, hidden, positive=positive, key=k_f)
+    if method == "amortized":
+        aux = Amortizer(d, max(hidden), len(hidden), key=k_aux)
+    elif method == "minimax":
+        aux = ICNN(d, hidden, positive=positive, key=k_aux)
+    else:
+        from otlip.w1 import LipschitzMLP
+
+        width = 2 * ((max(hidden) + 1) // 2)  # GroupSort2 needs even widths
+        aux = _ScalarCritic(LipschitzMLP(d, (width,) * len(hidden), 1, key=k_aux))
+    return f, aux
+
+
 class _ScalarCritic(eqx.Module):
     """Wrap a ``[d] -> [1]`` 1-Lipschitz network into ``[d] -> scalar``."""
 
@@ -435,6 +523,92 @@ class _ScalarCritic(eqx.Module):
 
     def __call__(self, x: Array) -> Array:
         return self.net(x)[0]
+
+
+@register
+class MongeMapEstimator(Estimator):
+    """The Monge map ``T = ∇f`` from ``P`` to ``Q`` as a scikit-learn estimator.
+
+    The hyper-parameters are those of :func:`monge_map` (``None``: the default of
+    :func:`monge_map_defaults` for the data's dimension). ``fit(X, Y)`` learns the map
+    from the source points (or sampler) ``X`` to the target ``Y``; ``transform`` applies
+    ``T``, ``inverse_transform`` ``T⁻¹``, ``score_samples`` the potential ``f``.
+
+    Attributes (after ``fit``):
+        map_: the learned :class:`MongeMap`.
+
+    Example:
+        >>> import numpy as np
+        >>> rng = np.random.default_rng(0)
+        >>> x = rng.normal(size=(500, 2)); y = 2.0 * rng.normal(size=(500, 2)) + 1.0
+        >>> est = MongeMapEstimator(steps=200, hidden=(16, 16)).fit(x, y)
+        >>> est.transform(x).shape
+        (500, 2)
+    """
+
+    _fitted_marker = "map_"
+
+    def __init__(
+        self,
+        *,
+        method: str = "amortized",
+        steps: int | None = None,
+        batch_size: int | None = None,
+        hidden: tuple[int, ...] | None = None,
+        positive: str = "softplus",
+        learning_rate: float | None = None,
+        conj_steps: int | None = None,
+        conj_learning_rate: float | None = None,
+        inner_steps: int = 5,
+        lam: float = 10.0,
+        seed: int = 0,
+        verbose: bool = False,
+        log_every: int = 100,
+    ):
+        self.method = method
+        self.steps = steps
+        self.batch_size = batch_size
+        self.hidden = hidden
+        self.positive = positive
+        self.learning_rate = learning_rate
+        self.conj_steps = conj_steps
+        self.conj_learning_rate = conj_learning_rate
+        self.inner_steps = inner_steps
+        self.lam = lam
+        self.seed = seed
+        self.verbose = verbose
+        self.log_every = log_every
+
+    def fit(self, X, Y) -> MongeMapEstimator:
+        """Learn the map from ``X`` (points ``[n, d]`` or a sampler) to ``Y``; returns self."""
+        self.map_ = monge_map(X, Y, **self.get_params())
+        self.n_features_in_ = self.map_.dim
+        return self
+
+    def transform(self, X) -> np.ndarray:
+        """``T(X)`` ``[n, d]``."""
+        self._check_fitted()
+        return self.map_.transport(X)
+
+    def inverse_transform(self, Y) -> np.ndarray:
+        """``T⁻¹(Y)`` ``[n, d]`` (not for ``method="gan"``)."""
+        self._check_fitted()
+        return self.map_.inverse(Y)
+
+    def score_samples(self, X) -> np.ndarray:
+        """The convex potential ``f(X)`` ``[n]`` (up to a constant), ``∇f = T``."""
+        self._check_fitted()
+        return self.map_.potential(X)
+
+    def _saved_state(self):
+        return self.map_._saved_state()
+
+    def _state_like(self, meta):
+        return MongeMap._state_like(meta)
+
+    def _restore_state(self, meta, tree):
+        self.map_ = MongeMap._from_state(meta, tree)
+        self.n_features_in_ = self.map_.dim
 
 
 def w2_distance(

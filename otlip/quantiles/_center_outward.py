@@ -288,14 +288,14 @@ class CenterOutward(Estimator):
         f = self.distribution(y)
         return f / np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-12)
 
-    def contains(self, y, tau) -> np.ndarray:
-        """Whether ``y [m, d]`` lies in the region ``C(tau)``.
+    def contains(self, y, tau: float) -> np.ndarray:
+        """Whether the points ``y [m, d]`` lie in the region ``C(tau)``; ``[m]`` booleans."""
+        return self.contains_levels(y, [_scalar_level(tau)])[:, 0]
 
-        Returns ``[m]`` booleans for a scalar ``tau``, ``[m, k]`` for ``k`` levels.
-        """
-        taus = check_probability(tau, "tau")
-        inside = self.rank(y)[:, None] <= taus[None, :]
-        return inside[:, 0] if np.ndim(tau) == 0 else inside
+    def contains_levels(self, y, taus) -> np.ndarray:
+        """Whether the points ``y [m, d]`` lie in ``C(tau)`` for ``k`` levels; ``[m, k]``."""
+        levels = check_probability(taus, "taus")
+        return self.rank(y)[:, None] <= levels[None, :]
 
     def coverage(self, Y_test, taus=(0.25, 0.5, 0.75, 0.9)) -> np.ndarray:
         """Empirical coverage ``mean(Y_test in C(tau))`` for each level; returns ``[k]``."""
@@ -323,42 +323,64 @@ class CenterOutward(Estimator):
         self._check_fitted()
         return self.quantile_map(np.zeros((1, self.n_features_in_)))[0]
 
-    def contour(self, tau: float, n_points: int = 200, *, resolution: int | None = None):
-        """The boundary of ``C(tau)``.
+    def _padded_bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        lo, hi = self.bounds_
+        pad = 0.5 * (hi - lo)
+        return lo - pad, hi + pad
+
+    def contour(self, tau: float, n_points: int = 200, *, resolution: int = 256) -> np.ndarray:
+        """The boundary of ``C(tau)`` for data in ``d = 2``: a closed polyline.
 
         Args:
             tau: level in (0, 1).
-            n_points: points of the polyline (d = 2).
-            resolution: grid resolution of the level-set extraction (discrete
-                method in d = 2, and d = 3).
+            n_points: points of the polyline.
+            resolution: grid resolution of the level-set extraction (discrete method).
 
         Returns:
-            d = 2: a closed polyline ``[n_points + 1, 2]`` (last row equals the
-            first); d = 3: a ``trimesh.Trimesh``.
+            ``[n_points + 1, 2]``, the last row equal to the first.
         """
+        t = _scalar_level(tau)
         self._check_fitted()
-        t = float(check_probability(tau, "tau")[0])
-        d = self.n_features_in_
+        if self.n_features_in_ != 2:
+            raise ValueError(
+                f"contour draws regions of d = 2 data, these have d = {self.n_features_in_}"
+                + ("; contour_mesh gives the surface in d = 3" if self.n_features_in_ == 3 else "")
+            )
         if int(n_points) < 3:
             raise ValueError(f"`n_points` must be >= 3, got {n_points}")
-        lo, hi = self.bounds_
-        pad = 0.5 * (hi - lo)
-        lo, hi = lo - pad, hi + pad
-        if d == 2 and self.method == "neural":
+        if self.method == "neural":
             ang = 2.0 * np.pi * np.arange(n_points) / n_points
             theta = np.stack([np.cos(ang), np.sin(ang)], axis=1)
             z = invert_gradient(self.potential_, self._raw_level(np.array(t)) * theta)
             poly = self.center_ + self.scale_ * z
             return np.concatenate([poly, poly[:1]], axis=0)
-        if d == 2:
-            poly = level_polyline(
-                self.rank, t, lo, hi, resolution=resolution or 256, n_points=n_points
+        lo, hi = self._padded_bounds()
+        poly = level_polyline(self.rank, t, lo, hi, resolution=resolution, n_points=n_points)
+        return resample_closed(poly, n_points)
+
+    def contour_mesh(self, tau: float, *, resolution: int = 48):
+        """The boundary of ``C(tau)`` for data in ``d = 3``: a closed ``trimesh.Trimesh``.
+
+        Args:
+            tau: level in (0, 1).
+            resolution: grid resolution of the marching cubes.
+        """
+        t = _scalar_level(tau)
+        self._check_fitted()
+        if self.n_features_in_ != 3:
+            raise ValueError(
+                f"contour_mesh meshes regions of d = 3 data, these have d = {self.n_features_in_}"
             )
-            return resample_closed(poly, n_points)
-        if d == 3:
-            # positive inside C(tau): the solid side of the mesh
-            return level_mesh(lambda p: t - self.rank(p), 0.0, lo, hi, resolution=resolution or 48)
-        raise ValueError(f"contour is available for d = 2 or 3, the data have d = {d}")
+        lo, hi = self._padded_bounds()
+        # positive inside C(tau): the solid side of the mesh
+        return level_mesh(lambda p: t - self.rank(p), 0.0, lo, hi, resolution=resolution)
+
+
+def _scalar_level(tau) -> float:
+    """One level ``tau`` in (0, 1), as a float."""
+    if np.ndim(tau) != 0:
+        raise ValueError(f"`tau` must be one number in (0, 1), got {tau!r}")
+    return float(check_probability(tau, "tau")[0])
 
 
 @jax.jit

@@ -27,7 +27,7 @@ import numpy as np
 from otlip._estimator import Estimator
 from otlip._persist import register
 from otlip._validation import check_points, check_probability
-from otlip.quantiles._center_outward import Calibration, padded_map
+from otlip.quantiles._center_outward import Calibration, _scalar_level, padded_map
 from otlip.quantiles._discrete import exact_assignment
 from otlip.quantiles._neural import (
     NeuralConfig,
@@ -308,11 +308,14 @@ class ConditionalCenterOutward(Estimator):
         """Conditional ranks ``|F(y_i | x_i)|`` in ``[0, 1]``; returns ``[m]``."""
         return np.linalg.norm(self.distribution(X, Y), axis=1)
 
-    def contains(self, X, Y, tau) -> np.ndarray:
-        """Whether ``y_i`` lies in ``C(tau | x_i)``: ``[m]`` (scalar tau) or ``[m, k]``."""
-        taus = check_probability(tau, "tau")
-        inside = self.rank(X, Y)[:, None] <= taus[None, :]
-        return inside[:, 0] if np.ndim(tau) == 0 else inside
+    def contains(self, X, Y, tau: float) -> np.ndarray:
+        """Whether ``y_i`` lies in ``C(tau | x_i)``; ``[m]`` booleans."""
+        return self.contains_levels(X, Y, [_scalar_level(tau)])[:, 0]
+
+    def contains_levels(self, X, Y, taus) -> np.ndarray:
+        """Whether ``y_i`` lies in ``C(tau | x_i)`` for ``k`` levels; ``[m, k]`` booleans."""
+        levels = check_probability(taus, "taus")
+        return self.rank(X, Y)[:, None] <= levels[None, :]
 
     def coverage(self, X_test, Y_test, taus=(0.25, 0.5, 0.75, 0.9)) -> np.ndarray:
         """Empirical coverage of ``C(tau | x)`` on held-out pairs; returns ``[k]``."""
@@ -345,7 +348,7 @@ class ConditionalCenterOutward(Estimator):
 
     def contour(self, x, tau: float, n_points: int = 200) -> np.ndarray:
         """Boundary of ``C(tau | x)`` for one ``x [f]`` (d = 2), closed: ``[n_points + 1, 2]``."""
-        t = float(check_probability(tau, "tau")[0])
+        t = _scalar_level(tau)
         self._check_fitted()
         if self.n_targets_ != 2:
             raise ValueError(f"contour needs d = 2 responses, got d = {self.n_targets_}")

@@ -9,7 +9,8 @@
   in the sampling; the last step of :func:`reconstruct_surface`).
 - :func:`mesh_from_sdf`: marching cubes (Lewiner) of any field on a box, optionally
   coarse to fine with a Lipschitz certificate (same mesh, far fewer evaluations).
-- :func:`certified_auroc`: AUROC certified against l2 attacks (Prop. 12).
+- :func:`certified_auroc`, :func:`certified_auroc_curve`: AUROC certified against l2
+  attacks of one radius, or of each of several (Prop. 12).
 - Surface metrics (:func:`chamfer_distance`, :func:`hausdorff_distance`,
   :func:`normal_consistency`) and analytic shapes with exact SDFs.
 """
@@ -25,7 +26,13 @@ from otlip.sdf_mesh._metrics import (
     normal_consistency,
     surface_metrics,
 )
-from otlip.sdf_mesh._ocsdf import OneClassSDF, certified_auroc, far_negatives, newton_negatives
+from otlip.sdf_mesh._ocsdf import (
+    OneClassSDF,
+    certified_auroc,
+    certified_auroc_curve,
+    far_negatives,
+    newton_negatives,
+)
 from otlip.sdf_mesh._reconstruct import (
     SURFACE_PRESETS,
     Reconstruction,
@@ -50,6 +57,7 @@ __all__ = [
     "Torus",
     "Union",
     "certified_auroc",
+    "certified_auroc_curve",
     "chamfer_distance",
     "choose_preset",
     "closest_points",

@@ -71,7 +71,7 @@ def newton_negatives(net, z0, eta, *, target, n_steps, lo, hi):
     return jax.lax.stop_gradient(z)
 
 
-def certified_auroc(scores_in, scores_out, eps=0.0):
+def certified_auroc(scores_in, scores_out, eps: float = 0.0) -> float:
     """AUROC certified against any l2 attack of radius ``eps`` (Prop. 12).
 
     For a 1-Lipschitz score, an attack of radius ``eps`` lowers an inlier's score by
@@ -83,10 +83,10 @@ def certified_auroc(scores_in, scores_out, eps=0.0):
     Args:
         scores_in: ``[n]`` scores of in-distribution samples (higher = more normal).
         scores_out: ``[m]`` scores of out-of-distribution samples.
-        eps: radius, a number or a 1-D array of radii (``>= 0``).
+        eps: the attack radius (``>= 0``); :func:`certified_auroc_curve` takes several.
 
     Returns:
-        A float, or an array with one value per radius.
+        The certified AUROC, a float in ``[0, 1]``.
 
     >>> float(certified_auroc(np.array([2.0, 3.0]), np.array([0.0, 1.0]), 0.0))
     1.0
@@ -95,25 +95,37 @@ def certified_auroc(scores_in, scores_out, eps=0.0):
     >>> float(certified_auroc(np.array([2.0, 3.0]), np.array([0.0, 1.0]), 1.0))
     0.5
     """
+    if np.ndim(eps) != 0 or not (np.isfinite(eps) and eps >= 0):
+        raise ValueError(
+            f"`eps` must be one number >= 0, got {eps!r}; certified_auroc_curve takes several"
+        )
+    return float(certified_auroc_curve(scores_in, scores_out, [eps])[0])
+
+
+def certified_auroc_curve(scores_in, scores_out, radii) -> np.ndarray:
+    """:func:`certified_auroc` at each radius of ``radii`` ``[k]``; returns ``[k]``.
+
+    >>> certified_auroc_curve(np.array([2.0, 3.0]), np.array([0.0, 1.0]), [0.0, 0.75, 1.0])
+    array([1.  , 0.75, 0.5 ])
+    """
     s_in = np.sort(np.asarray(scores_in, dtype=np.float64).reshape(-1))
     s_out = np.sort(np.asarray(scores_out, dtype=np.float64).reshape(-1))
     if s_in.size == 0 or s_out.size == 0:
         raise ValueError("`scores_in` and `scores_out` must both be non-empty")
     if not (np.all(np.isfinite(s_in)) and np.all(np.isfinite(s_out))):
         raise ValueError("scores must be finite")
-    radii = np.asarray(eps, dtype=np.float64)
-    if radii.ndim > 1 or np.any(~np.isfinite(radii)) or np.any(radii < 0):
-        raise ValueError(f"`eps` must be a number or 1-D array of numbers >= 0, got {eps!r}")
-    out = []
-    for e in np.atleast_1d(radii):
+    r = np.asarray(radii, dtype=np.float64)
+    if r.ndim != 1 or np.any(~np.isfinite(r)) or np.any(r < 0):
+        raise ValueError(f"`radii` must be a 1-D array of numbers >= 0, got {radii!r}")
+    out = np.empty(r.shape[0])
+    for i, e in enumerate(r):
         shifted = s_in - 2.0 * e
         # Pairs with s_out < s_in - 2e, and ties at equality.
         below = np.searchsorted(s_out, shifted, side="left")
         upto = np.searchsorted(s_out, shifted, side="right")
         wins = below.sum() + 0.5 * (upto - below).sum()
-        out.append(wins / (s_in.size * s_out.size))
-    res = np.asarray(out)
-    return float(res[0]) if radii.ndim == 0 else res
+        out[i] = wins / (s_in.size * s_out.size)
+    return out
 
 
 @eqx.filter_jit
@@ -625,7 +637,7 @@ class OneClassSDF(Estimator):
             np.float32
         )
 
-    def certified_auroc(self, X_in, X_out, eps=0.0):
+    def certified_auroc(self, X_in, X_out, eps: float = 0.0) -> float:
         """AUROC of ``score_samples`` certified at l2 radius ``eps`` (Prop. 12)."""
         s_in = self.score_samples(check_points(X_in, "X_in", dim=self.n_features_in_))
         s_out = self.score_samples(check_points(X_out, "X_out", dim=self.n_features_in_))

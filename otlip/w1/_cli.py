@@ -35,7 +35,7 @@ def register(subparsers) -> None:
     )
     p.add_argument("--plot", metavar="OUT.png", help="level sets of the potential (d = 2)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--max-steps", type=int, default=2000, help="cap on training steps")
+    p.add_argument("--steps", type=int, default=2000, help="cap on training steps")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_run)
@@ -66,7 +66,7 @@ def _run(args: argparse.Namespace) -> int:
         raise ValueError(f"--plot needs 2-D points, got d = {x.shape[1]}")
     if args.exact and x.shape[0] * y.shape[0] > EXACT_MAX_PAIRS:
         exact_w1(x, y)  # raises the size error before any training
-    res = w1_distance(x, y, seed=args.seed, max_steps=args.max_steps, verbose=not args.quiet)
+    res = w1_distance(x, y, seed=args.seed, steps=args.steps, verbose=not args.quiet)
     out = {
         "w1": res.distance,
         "heldout": res.heldout_distance,

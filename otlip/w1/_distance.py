@@ -29,6 +29,7 @@ import dataclasses
 import math
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 import equinox as eqx
 import jax
@@ -39,11 +40,13 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 from scipy import stats
 
+from otlip._estimator import Estimator
+from otlip._persist import register, save
 from otlip._progress import progress_bar
 from otlip._validation import check_points, check_same_dim, check_weights
 from otlip.w1._layers import BjorckDense, LipschitzMLP, freeze, materialize
 
-__all__ = ["KRPotential", "TrainingHistory", "W1Result", "w1_distance"]
+__all__ = ["KRPotential", "TrainingHistory", "W1Potential", "W1Result", "w1_distance"]
 
 _MIN_POINTS = 4  # two per fold, so that every fold has a point of each set
 
@@ -105,6 +108,7 @@ class TrainingHistory:
     learning_rate: np.ndarray
 
 
+@register
 @dataclasses.dataclass(frozen=True)
 class W1Result:
     """Output of :func:`w1_distance`.
@@ -123,7 +127,7 @@ class W1Result:
             held-out statistic has mean zero; large values reject). Asymptotic (normal).
         history: :class:`TrainingHistory`.
         n_steps: number of optimization steps done.
-        converged: whether the stopping rule fired before ``max_steps``.
+        converged: whether the stopping rule fired before the ``steps`` cap.
         n_devices: number of devices the data were sharded over.
         wall_time: seconds spent in :func:`w1_distance`, compilation included.
     """
@@ -139,6 +143,55 @@ class W1Result:
     converged: bool
     n_devices: int
     wall_time: float
+
+    def save(self, path) -> Path:
+        """Write the result (potential included) to ``path``; read it with :func:`otlip.load`."""
+        return save(self, path)
+
+    _SCALARS = (
+        "distance",
+        "heldout_distance",
+        "heldout_stderr",
+        "pvalue",
+        "n_steps",
+        "converged",
+        "n_devices",
+        "wall_time",
+    )
+
+    def _saved_state(self):
+        meta = {name: getattr(self, name) for name in self._SCALARS}
+        meta["heldout_ci"] = list(self.heldout_ci)
+        meta["dim"] = self.potential.dim
+        meta["hidden"] = [layer.weight.shape[0] for layer in self.potential.nets[0].layers[:-1]]
+        meta["n_history"] = int(self.history.step.size)
+        tree = {"potential": self.potential, "history": dataclasses.astuple(self.history)}
+        return meta, tree
+
+    @classmethod
+    def _state_like(cls, meta):
+        def frozen_net():
+            return freeze(LipschitzMLP(meta["dim"], meta["hidden"], key=jax.random.key(0)))
+
+        net = eqx.filter_eval_shape(frozen_net)
+        potential = KRPotential(
+            nets=(net, net),
+            center=jax.ShapeDtypeStruct((meta["dim"],), jnp.float32),
+            scale=jax.ShapeDtypeStruct((), jnp.float32),
+        )
+        k = meta["n_history"]
+        history = (np.zeros(k, np.int64), np.zeros(k), np.zeros(k))
+        return {"potential": potential, "history": history}
+
+    @classmethod
+    def _from_state(cls, meta, tree):
+        scalars = {name: meta[name] for name in cls._SCALARS}
+        return cls(
+            potential=tree["potential"],
+            heldout_ci=tuple(meta["heldout_ci"]),
+            history=TrainingHistory(*tree["history"]),
+            **scalars,
+        )
 
     def __repr__(self) -> str:
         lo, hi = self.heldout_ci
@@ -360,92 +413,48 @@ def _heldout_stats(fx, fy, wx, wy):
     return est, se
 
 
-# ----------------------------------------------------------------------------- public API
+# ----------------------------------------------------------------------------- solver
 
 
-def w1_distance(
-    x,
-    y,
-    *,
-    a=None,
-    b=None,
-    seed: int = 0,
-    hidden: Sequence[int] = (64, 64, 64),
-    n_iter: int = 15,
-    learning_rate: float = 1e-2,
-    batch_size: int = 8192,
-    max_steps: int = 2000,
-    chunk: int | None = None,
-    rtol: float = 1e-3,
-    patience: int = 1,
-    n_decay: int = 2,
-    verbose: bool = True,
-) -> W1Result:
-    """Estimate the Wasserstein-1 distance between two point clouds (KR duality).
+@dataclasses.dataclass(frozen=True)
+class _Settings:
+    """Validated hyper-parameters of one W1 fit."""
 
-    Trains 1-Lipschitz :class:`LipschitzMLP` potentials ``f`` to maximize
-    ``E_a[f(x)] − E_b[f(y)]`` (thesis eq. 1.10 / 4.12). The data are centered and
-    divided by one scalar (which preserves the Euclidean geometry); the result is
-    reported in the original units.
+    hidden: tuple[int, ...]
+    bjorck_iters: int
+    learning_rate: float
+    batch_size: int
+    steps: int
+    chunk: int | None
+    rtol: float
+    patience: int
+    n_decay: int
+    seed: int
+    verbose: bool
 
-    Stopping rule: every ``chunk`` steps the chunk's mean objective is compared with the
-    best so far; after ``patience`` chunks without a relative gain of ``rtol`` per 25 steps the
-    learning rate is halved (at most ``n_decay`` times) and the next stall stops
-    training (``converged=True``); ``max_steps`` is a hard cap. Sets of at most
-    ``batch_size`` points per side are trained full-batch (exact objective); larger
-    ones use minibatches of ``batch_size`` points per side.
 
-    Args:
-        x: first sample ``[n, d]`` (``n >= 4``).
-        y: second sample ``[m, d]`` (``m >= 4``).
-        a: optional weights ``[n]`` of ``x`` (non-negative, sum to 1); uniform if None.
-        b: optional weights ``[m]`` of ``y``.
-        seed: seed of the initialization and of the random split into folds.
-        hidden: hidden widths of the potential (even numbers).
-        n_iter: Björck steps per layer.
-        learning_rate: initial Adam learning rate (in standardized units).
-        batch_size: points per side and per step (full batch when the set is smaller).
-        max_steps: hard cap on optimization steps.
-        chunk: steps per stopping-rule check; default 10 in full-batch mode (the
-            objective is exact, so short chunks suffice) and 25 with minibatches (longer
-            chunks average out the minibatch noise).
-        rtol: relative gain per 25 steps below which the objective counts as stalled
-            (scaled to the chunk: a 10-step chunk needs ``0.4 · rtol``, so that shorter
-            chunks do not stop a slowly improving objective earlier).
-        patience: stalled chunks before the learning rate is halved.
-        n_decay: learning-rate halvings before the stall that stops training.
-        verbose: show a progress bar on stderr.
+@dataclasses.dataclass
+class _Problem:
+    """Standardized, laid out and sharded data of one fit (host and device)."""
 
-    Returns:
-        A :class:`W1Result`.
+    data: _Data
+    lwx: np.ndarray
+    lwy: np.ndarray
+    blx: int
+    bly: int
+    full_batch: bool
+    center: np.ndarray
+    scale: float
+    n_devices: int
 
-    Raises:
-        ValueError: on NaN/inf, empty or too small sets, wrong ranks, mismatched
-            dimensions, or invalid weights.
 
-    >>> import numpy as np
-    >>> x = np.random.default_rng(0).normal(size=(200, 2))
-    >>> res = w1_distance(x, x + np.array([3.0, 4.0]), verbose=False)
-    >>> abs(res.distance - 5.0) < 0.05
-    True
-    """
-    t_start = time.perf_counter()
+def _problem(x, y, a, b, settings: _Settings, rng: np.random.Generator) -> _Problem:
+    """Validate, standardize (one shift, one scalar scale) and shard the two samples."""
     x = check_points(x, "x", min_points=_MIN_POINTS)
     y = check_points(y, "y", min_points=_MIN_POINTS)
     check_same_dim(x, y, "x", "y")
     a = check_weights(a, x.shape[0], "a")
     b = check_weights(b, y.shape[0], "b")
-    for name, value in (
-        ("max_steps", max_steps),
-        ("chunk", 1 if chunk is None else chunk),
-        ("batch_size", batch_size),
-    ):
-        if int(value) < 1:
-            raise ValueError(f"`{name}` must be >= 1, got {value}")
-    if not (learning_rate > 0 and math.isfinite(learning_rate)):
-        raise ValueError(f"`learning_rate` must be positive, got {learning_rate}")
-    d = x.shape[1]
-
     # one scalar scale: W1 is homogeneous, so W1(x, y) = s * W1(x / s, y / s)
     pooled = np.concatenate([x, y]).astype(np.float64)
     center = pooled.mean(axis=0)
@@ -459,10 +468,7 @@ def w1_distance(
     n_dev = len(devices)
     mesh = Mesh(np.array(devices), ("data",))
     data_sharding = NamedSharding(mesh, P(None, "data"))
-    replicated = NamedSharding(mesh, P())
-
-    rng = np.random.default_rng(seed)
-    per = max(1, batch_size // (2 * n_dev))
+    per = max(1, settings.batch_size // (2 * n_dev))
     # Equal sizes share one permutation, so paired data (y_i a function of x_i, e.g. a
     # translation pair) stay paired in each fold, whose own W1 is then the same as the
     # whole sample's. For independent sets the split is just as random.
@@ -474,21 +480,25 @@ def w1_distance(
         _Data(x=jnp.asarray(lx), y=jnp.asarray(ly), wx=jnp.asarray(lwx), wy=jnp.asarray(lwy)),
         _Data(x=data_sharding, y=data_sharding, wx=data_sharding, wy=data_sharding),
     )
+    full_batch = blx == lx.shape[2] and bly == ly.shape[2]
+    return _Problem(data, lwx, lwy, blx, bly, full_batch, center, scale, n_dev)
 
-    nets = _init_nets(rng, d, tuple(int(h) for h in hidden), n_iter)
+
+def _train(problem: _Problem, nets, settings: _Settings):
+    """Adam with the stopping rule of :class:`W1Potential`; returns the trained networks,
+    the :class:`TrainingHistory`, the steps done and whether the rule fired."""
     params, static = eqx.partition(nets, eqx.is_array)
+    replicated = NamedSharding(Mesh(np.array(jax.devices()), ("data",)), P())
     params = jax.device_put(params, replicated)
     opt_state = jax.device_put(_adam_init(params), replicated)
-
-    if chunk is None:
-        full_batch = blx == lx.shape[2] and bly == ly.shape[2]
-        chunk = 10 if full_batch else 25
-    lr = float(learning_rate)
+    chunk = settings.chunk or (10 if problem.full_batch else 25)
+    scale, max_steps = problem.scale, settings.steps
+    lr = settings.learning_rate
     best = -math.inf
     stalled = decays = step = 0
     converged = False
     hist_step, hist_obj, hist_lr = [], [], []
-    bar = progress_bar(max_steps, "w1_distance", verbose=verbose)
+    bar = progress_bar(max_steps, "w1_distance", verbose=settings.verbose)
     try:
         while step < max_steps:
             n_chunk = min(chunk, max_steps - step)
@@ -496,7 +506,14 @@ def w1_distance(
             lr_arr = jnp.asarray(lr, jnp.float32)
             for i in range(n_chunk):
                 params, opt_state, objective = _train_step(
-                    params, opt_state, static, data, lr_arr, np.int32(step + i), blx, bly
+                    params,
+                    opt_state,
+                    static,
+                    problem.data,
+                    lr_arr,
+                    np.int32(step + i),
+                    problem.blx,
+                    problem.bly,
                 )
                 objectives.append(objective)
             obj = float(np.mean([float(o) for o in objectives]))
@@ -507,27 +524,34 @@ def w1_distance(
             bar.update(n_chunk)
             bar.set_postfix(w1=f"{obj * scale:.5g}", lr=f"{lr:.2g}")
             # standardized units: 1e-4 absolute floor for objectives near zero (P = Q)
-            if not math.isfinite(best) or obj > best + rtol * chunk / 25 * abs(best) + 1e-4:
-                stalled = 0
-            else:
-                stalled += 1
+            gain = settings.rtol * chunk / 25 * abs(best) + 1e-4
+            stalled = 0 if not math.isfinite(best) or obj > best + gain else stalled + 1
             best = max(best, obj)
-            if stalled >= patience:
+            if stalled >= settings.patience:
                 stalled = 0
                 decays += 1
-                if decays > n_decay:
+                if decays > settings.n_decay:
                     converged = True
                     break
                 lr *= 0.5
     finally:
         bar.close()
+    history = TrainingHistory(
+        step=np.asarray(hist_step),
+        objective=np.asarray(hist_obj),
+        learning_rate=np.asarray(hist_lr),
+    )
+    return eqx.combine(params, static), history, step, converged
 
-    nets = eqx.combine(params, static)
-    fx, fy, frozen = _evaluate(nets, data, blx, bly)
+
+def _result(problem: _Problem, nets, history, n_steps, converged, t_start) -> W1Result:
+    """Scores of the two fold networks on all the points, and the statistics from them."""
+    scale = problem.scale
+    fx, fy, frozen = _evaluate(nets, problem.data, problem.blx, problem.bly)
     fx = np.asarray(fx, np.float64).reshape(2, 2, -1) * scale
     fy = np.asarray(fy, np.float64).reshape(2, 2, -1) * scale
-    wx = lwx.astype(np.float64).reshape(2, -1)
-    wy = lwy.astype(np.float64).reshape(2, -1)
+    wx = problem.lwx.astype(np.float64).reshape(2, -1)
+    wy = problem.lwy.astype(np.float64).reshape(2, -1)
     fx_mean, fy_mean = fx.mean(axis=0), fy.mean(axis=0)  # the averaged potential
     distance = float(np.sum(wx * fx_mean) / wx.sum() - np.sum(wy * fy_mean) / wy.sum())
     # network k trained on fold k: its held-out scores are those of fold 1 - k
@@ -536,10 +560,9 @@ def w1_distance(
     est, se = _heldout_stats(held_fx, held_fy, wx[::-1], wy[::-1])
     z = stats.norm.ppf(0.975)
     pvalue = float(stats.norm.sf(est / se)) if se > 0 else (0.0 if est > 0 else 1.0)
-
     potential = KRPotential(
         nets=frozen,
-        center=jnp.asarray(center, jnp.float32),
+        center=jnp.asarray(problem.center, jnp.float32),
         scale=jnp.asarray(scale, jnp.float32),
     )
     return W1Result(
@@ -549,13 +572,209 @@ def w1_distance(
         heldout_stderr=float(se),
         heldout_ci=(float(est - z * se), float(est + z * se)),
         pvalue=pvalue,
-        history=TrainingHistory(
-            step=np.asarray(hist_step),
-            objective=np.asarray(hist_obj),
-            learning_rate=np.asarray(hist_lr),
-        ),
-        n_steps=step,
+        history=history,
+        n_steps=n_steps,
         converged=converged,
-        n_devices=n_dev,
+        n_devices=problem.n_devices,
         wall_time=time.perf_counter() - t_start,
     )
+
+
+# ----------------------------------------------------------------------------- public API
+
+
+@register
+class W1Potential(Estimator):
+    """The Kantorovich-Rubinstein potential between two samples (scikit-learn conventions).
+
+    Trains 1-Lipschitz :class:`LipschitzMLP` potentials ``f`` to maximize
+    ``E_a[f(x)] − E_b[f(y)]`` (thesis eq. 1.10 / 4.12). The data are centered and
+    divided by one scalar (which preserves the Euclidean geometry); every figure is
+    reported in the original units.
+
+    Stopping rule: every ``chunk`` steps the chunk's mean objective is compared with the
+    best so far; after ``patience`` chunks without a relative gain of ``rtol`` per 25 steps
+    the learning rate is halved (at most ``n_decay`` times) and the next stall stops
+    training (``converged=True``); ``steps`` is a hard cap. Sets of at most
+    ``batch_size`` points per side are trained full-batch (exact objective); larger
+    ones use minibatches of ``batch_size`` points per side.
+
+    Args:
+        hidden: hidden widths of the potential (even numbers).
+        bjorck_iters: Björck steps per layer.
+        learning_rate: initial Adam learning rate (in standardized units).
+        batch_size: points per side and per step (full batch when the set is smaller).
+        steps: hard cap on optimization steps.
+        chunk: steps per stopping-rule check; default 10 in full-batch mode (the
+            objective is exact, so short chunks suffice) and 25 with minibatches (longer
+            chunks average out the minibatch noise).
+        rtol: relative gain per 25 steps below which the objective counts as stalled
+            (scaled to the chunk: a 10-step chunk needs ``0.4 · rtol``, so that shorter
+            chunks do not stop a slowly improving objective earlier).
+        patience: stalled chunks before the learning rate is halved.
+        n_decay: learning-rate halvings before the stall that stops training.
+        seed: seed of the initialization and of the random split into folds.
+        verbose: progress bar on stderr.
+
+    Attributes (after ``fit``):
+        result_: the :class:`W1Result` (distance, held-out interval, p-value, history).
+        potential_: the :class:`KRPotential` ``f``, ``[n, d] -> [n]``.
+        distance_: ``result_.distance``.
+
+    Example:
+        >>> import numpy as np
+        >>> x = np.random.default_rng(0).normal(size=(200, 2))
+        >>> model = W1Potential().fit(x, x + np.array([3.0, 4.0]))
+        >>> abs(model.distance_ - 5.0) < 0.05
+        True
+    """
+
+    _fitted_marker = "result_"
+
+    def __init__(
+        self,
+        *,
+        hidden: Sequence[int] = (64, 64, 64),
+        bjorck_iters: int = 15,
+        learning_rate: float = 1e-2,
+        batch_size: int = 8192,
+        steps: int = 2000,
+        chunk: int | None = None,
+        rtol: float = 1e-3,
+        patience: int = 1,
+        n_decay: int = 2,
+        seed: int = 0,
+        verbose: bool = False,
+    ):
+        self.hidden = hidden
+        self.bjorck_iters = bjorck_iters
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.steps = steps
+        self.chunk = chunk
+        self.rtol = rtol
+        self.patience = patience
+        self.n_decay = n_decay
+        self.seed = seed
+        self.verbose = verbose
+
+    def _settings(self) -> _Settings:
+        for name, low in (
+            ("steps", 1),
+            ("batch_size", 1),
+            ("bjorck_iters", 1),
+            ("patience", 1),
+            ("n_decay", 0),
+        ):
+            value = getattr(self, name)
+            if int(value) != value or value < low:
+                raise ValueError(f"`{name}` must be an int >= {low}, got {value}")
+        if self.chunk is not None and (int(self.chunk) != self.chunk or self.chunk < 1):
+            raise ValueError(f"`chunk` must be an int >= 1 or None, got {self.chunk}")
+        for name in ("learning_rate", "rtol"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                raise ValueError(f"`{name}` must be a positive number, got {value}")
+        return _Settings(
+            hidden=tuple(int(h) for h in self.hidden),
+            bjorck_iters=int(self.bjorck_iters),
+            learning_rate=float(self.learning_rate),
+            batch_size=int(self.batch_size),
+            steps=int(self.steps),
+            chunk=None if self.chunk is None else int(self.chunk),
+            rtol=float(self.rtol),
+            patience=int(self.patience),
+            n_decay=int(self.n_decay),
+            seed=int(self.seed),
+            verbose=bool(self.verbose),
+        )
+
+    def fit(self, X, Y, a=None, b=None) -> W1Potential:
+        """Train the potential between ``X`` ``[n, d]`` and ``Y`` ``[m, d]`` (``n, m >= 4``).
+
+        Args:
+            X: first sample.
+            Y: second sample, same ``d``.
+            a: optional weights ``[n]`` of ``X`` (non-negative, sum to 1); uniform if None.
+            b: optional weights ``[m]`` of ``Y``.
+
+        Returns:
+            ``self``, fitted.
+
+        Raises:
+            ValueError: on NaN/inf, empty or too small sets, wrong ranks, mismatched
+                dimensions, invalid weights or hyper-parameters.
+        """
+        t_start = time.perf_counter()
+        settings = self._settings()
+        rng = np.random.default_rng(settings.seed)
+        problem = _problem(X, Y, a, b, settings, rng)
+        d = problem.data.x.shape[-1]
+        nets = _init_nets(rng, d, settings.hidden, settings.bjorck_iters)
+        nets, history, n_steps, converged = _train(problem, nets, settings)
+        self._set_result(_result(problem, nets, history, n_steps, converged, t_start))
+        return self
+
+    def _set_result(self, result: W1Result) -> None:
+        self.potential_ = result.potential
+        self.distance_ = result.distance
+        self.n_features_in_ = result.potential.dim
+        self.result_ = result
+
+    def score_samples(self, X) -> np.ndarray:
+        """The potential ``f(X)`` ``[n]`` (larger on the first sample's side)."""
+        self._check_fitted()
+        return np.asarray(self.potential_(X))
+
+    def score(self, X, Y, a=None, b=None) -> float:
+        """``E_a[f(X)] − E_b[f(Y)]`` on new samples: a lower bound of their W1 distance
+        (``f`` is 1-Lipschitz), larger for a better potential."""
+        self._check_fitted()
+        x = check_points(X, "X", dim=self.n_features_in_)
+        y = check_points(Y, "Y", dim=self.n_features_in_)
+        wa = check_weights(a, x.shape[0], "a").astype(np.float64)
+        wb = check_weights(b, y.shape[0], "b").astype(np.float64)
+        fx = np.asarray(self.potential_(x), np.float64)
+        fy = np.asarray(self.potential_(y), np.float64)
+        return float(np.sum(wa * fx) / wa.sum() - np.sum(wb * fy) / wb.sum())
+
+    def _saved_state(self):
+        return self.result_._saved_state()
+
+    def _state_like(self, meta):
+        return W1Result._state_like(meta)
+
+    def _restore_state(self, meta, tree):
+        self._set_result(W1Result._from_state(meta, tree))
+
+
+def w1_distance(x, y, *, a=None, b=None, **params) -> W1Result:
+    """Estimate the Wasserstein-1 distance between two point clouds (KR duality).
+
+    One call of ``W1Potential(**params).fit(x, y, a, b).result_``: see
+    :class:`W1Potential` for the hyper-parameters (``hidden``, ``bjorck_iters``,
+    ``learning_rate``, ``batch_size``, ``steps``, ``seed``, ``verbose``, ...) and the
+    stopping rule.
+
+    Args:
+        x: first sample ``[n, d]`` (``n >= 4``).
+        y: second sample ``[m, d]`` (``m >= 4``).
+        a: optional weights ``[n]`` of ``x`` (non-negative, sum to 1); uniform if None.
+        b: optional weights ``[m]`` of ``y``.
+        **params: hyper-parameters of :class:`W1Potential`.
+
+    Returns:
+        A :class:`W1Result`.
+
+    Raises:
+        ValueError: on NaN/inf, empty or too small sets, wrong ranks, mismatched
+            dimensions, or invalid weights.
+        TypeError: on a name that is not a hyper-parameter of :class:`W1Potential`.
+
+    >>> import numpy as np
+    >>> x = np.random.default_rng(0).normal(size=(200, 2))
+    >>> res = w1_distance(x, x + np.array([3.0, 4.0]))
+    >>> abs(res.distance - 5.0) < 0.05
+    True
+    """
+    return W1Potential(**params).fit(x, y, a=a, b=b).result_

@@ -24,7 +24,7 @@ def test_cli_w2_translation(tmp_path, capsys):
             "300",
             "--batch-size",
             "256",
-            "--lr",
+            "--learning-rate",
             "1e-2",
             "--hidden",
             "16,16",

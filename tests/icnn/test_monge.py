@@ -57,9 +57,8 @@ def fitted_d2():
         steps=800,
         batch_size=256,
         hidden=(32, 32),
-        lr=1e-2,
+        learning_rate=1e-2,
         n_eval=20_000,
-        verbose=False,
     )
     xe = np.asarray(sx(jax.random.key(123), 20_000))
     return est, xe
@@ -130,7 +129,7 @@ def test_point_clouds_against_pot_exact_w2():
     x = rng.normal(size=(2000, 2)) @ np.array([[1.0, 0.0], [0.5, 0.5]])
     y = rng.uniform(-1.0, 1.0, size=(2000, 2)) * np.array([2.0, 1.0]) + np.array([2.0, 1.0])
     exact = np.sqrt(ot.emd2([], [], ot.dist(x, y), numItermax=1_000_000))
-    est = w2_distance(x, y, steps=800, batch_size=256, hidden=(32, 32), lr=1e-2, verbose=False)
+    est = w2_distance(x, y, steps=800, batch_size=256, hidden=(32, 32), learning_rate=1e-2)
     assert est.n_eval == 2000
     # accuracy goal for point clouds: within 3 % of POT's exact W2 between the samples
     assert est.distance == pytest.approx(exact, rel=0.03)
@@ -142,32 +141,39 @@ def test_point_clouds_against_pot_exact_w2():
 def test_bad_input_errors():
     x = np.random.default_rng(0).normal(size=(50, 2))
     with pytest.raises(ValueError, match=r"`x`.*non-finite"):
-        monge_map(np.where(np.arange(100).reshape(50, 2) == 3, np.nan, x), x, verbose=False)
+        monge_map(np.where(np.arange(100).reshape(50, 2) == 3, np.nan, x), x)
     with pytest.raises(ValueError, match=r"`y`.*non-finite"):
-        w2_distance(x, np.full((50, 2), np.inf), verbose=False)
+        w2_distance(x, np.full((50, 2), np.inf))
     with pytest.raises(ValueError, match="same dimension"):
-        monge_map(x, np.zeros((50, 3)), verbose=False)
+        monge_map(x, np.zeros((50, 3)))
     with pytest.raises(ValueError, match=r"`x`.*empty"):
-        monge_map(np.zeros((0, 2)), x, verbose=False)
+        monge_map(np.zeros((0, 2)), x)
     with pytest.raises(ValueError, match=r"`y`.*shape"):
-        monge_map(x, np.zeros(10), verbose=False)
+        monge_map(x, np.zeros(10))
     with pytest.raises(ValueError, match="method"):
-        monge_map(x, x, method="sinkhorn", verbose=False)
+        monge_map(x, x, method="sinkhorn")
     with pytest.raises(ValueError, match="positive"):
-        monge_map(x, x, positive="square", verbose=False)
+        monge_map(x, x, positive="square")
     with pytest.raises(ValueError, match="steps"):
-        monge_map(x, x, steps=0, verbose=False)
-    with pytest.raises(ValueError, match="lr"):
-        monge_map(x, x, lr=float("nan"), verbose=False)
+        monge_map(x, x, steps=0)
+    with pytest.raises(ValueError, match="learning_rate"):
+        monge_map(x, x, learning_rate=float("nan"))
     with pytest.raises(TypeError, match="`x`"):
-        monge_map([["a", "b"]], x, verbose=False)
+        monge_map([["a", "b"]], x)
 
 
 class _Recorded(Exception):
     """Stops monge_map at its first training chunk, once the settings are resolved."""
 
 
-_SETTINGS = ("steps", "batch_size", "lr", "conj_steps", "conj_lr")
+# the public names and the solver configuration's fields they set
+_SETTINGS = {
+    "steps": "steps",
+    "batch_size": "batch_size",
+    "learning_rate": "lr",
+    "conj_steps": "conj_steps",
+    "conj_learning_rate": "conj_lr",
+}
 
 
 def test_unset_settings_follow_monge_map_defaults_and_explicit_ones_win(monkeypatch):
@@ -187,21 +193,30 @@ def test_unset_settings_follow_monge_map_defaults_and_explicit_ones_win(monkeypa
     for d, method in ((2, "amortized"), (40, "amortized"), (40, "minimax")):
         x = rng.normal(size=(64, d))
         with pytest.raises(_Recorded):
-            monge_map(x, x + 1.0, method=method, verbose=False)
+            monge_map(x, x + 1.0, method=method)
         preset = monge_map_defaults(d, method)
         cfg = seen["cfg"]
-        assert [getattr(cfg, k) for k in _SETTINGS] == [preset[k] for k in _SETTINGS], (d, method)
+        assert [getattr(cfg, f) for f in _SETTINGS.values()] == [preset[k] for k in _SETTINGS], (
+            d,
+            method,
+        )
         assert seen["f"].hidden == preset["hidden"], (d, method)
         if method == "minimax":  # the conjugate ICNN g has the widths of f
             assert seen["aux"].hidden == preset["hidden"]
     # an explicit argument wins over the preset, each one on its own
-    given = {"steps": 20, "batch_size": 32, "lr": 1e-3, "conj_steps": 0, "conj_lr": 0.2}
+    given = {
+        "steps": 20,
+        "batch_size": 32,
+        "learning_rate": 1e-3,
+        "conj_steps": 0,
+        "conj_learning_rate": 0.2,
+    }
     with pytest.raises(_Recorded):
-        monge_map(x, x + 1.0, hidden=(8, 8), log_every=10, verbose=False, **given)
-    assert [getattr(seen["cfg"], k) for k in _SETTINGS] == [given[k] for k in _SETTINGS]
+        monge_map(x, x + 1.0, hidden=(8, 8), log_every=10, **given)
+    assert [getattr(seen["cfg"], f) for f in _SETTINGS.values()] == [given[k] for k in _SETTINGS]
     assert seen["f"].hidden == (8, 8) and seen["chunk"] == 10
     with pytest.raises(ValueError, match="conj_steps"):
-        monge_map(x, x, conj_steps=-1, verbose=False)
+        monge_map(x, x, conj_steps=-1)
 
 
 def test_bad_points_for_a_fitted_map(fitted_d2):
@@ -234,9 +249,8 @@ def test_gan_alg10_learns_a_translation():
         batch_size=256,
         hidden=(16, 16),
         inner_steps=2,
-        lr=1e-2,
+        learning_rate=1e-2,
         n_eval=10_000,
-        verbose=False,
     )
     # Alg. 10 is biased by the finite λ (eq. 7.11 vs 7.12) and noisy: 10 %
     assert est.distance == pytest.approx(3.0, rel=0.10)
@@ -256,9 +270,8 @@ def test_minimax_gaussian_d2():
         steps=1500,
         batch_size=256,
         hidden=(32, 32),
-        lr=3e-3,
+        learning_rate=3e-3,
         n_eval=20_000,
-        verbose=False,
     )
     a, b = gaussian_monge_map(M1, C1, M2, C2)
     xe = np.asarray(sx(jax.random.key(123), 20_000))
@@ -273,7 +286,7 @@ def test_gaussian_d16_closed_form(seed):
     # accuracy goals in d = 16 with default settings: W2 within 2 %, L2-UVP <= 3 %
     m1, c1, m2, c2 = random_gaussian_pair(16, seed=seed)
     sx, sy = gaussian_sampler(m1, c1), gaussian_sampler(m2, c2)
-    est = w2_distance(sx, sy, seed=seed, n_eval=50_000, verbose=False)
+    est = w2_distance(sx, sy, seed=seed, n_eval=50_000)
     a, b = gaussian_monge_map(m1, c1, m2, c2)
     xe = np.asarray(sx(jax.random.key(1000 + seed), 50_000))
     assert est.distance == pytest.approx(gaussian_w2(m1, c1, m2, c2), rel=0.02)
@@ -286,7 +299,7 @@ def test_gaussian_d2_closed_form_defaults(seed):
     # accuracy goals in d = 2 with default settings, random pairs: W2 within 2 %, UVP <= 1 %
     m1, c1, m2, c2 = random_gaussian_pair(2, seed=seed)
     sx, sy = gaussian_sampler(m1, c1), gaussian_sampler(m2, c2)
-    est = w2_distance(sx, sy, seed=seed, n_eval=50_000, verbose=False)
+    est = w2_distance(sx, sy, seed=seed, n_eval=50_000)
     a, b = gaussian_monge_map(m1, c1, m2, c2)
     xe = np.asarray(sx(jax.random.key(1000 + seed), 50_000))
     assert est.distance == pytest.approx(gaussian_w2(m1, c1, m2, c2), rel=0.02)

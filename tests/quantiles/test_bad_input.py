@@ -38,12 +38,17 @@ def test_constant_data_rejected():
 def test_tau_outside_open_unit_interval(small_model, tau):
     y = gaussian(10, 2, seed=1)
     with pytest.raises(ValueError, match="open interval"):
-        small_model.contains(y, tau)
+        small_model.contains_levels(y, np.atleast_1d(tau))
     with pytest.raises(ValueError, match="open interval"):
         small_model.coverage(y, tau)
     if np.ndim(tau) == 0:
         with pytest.raises(ValueError, match="open interval"):
+            small_model.contains(y, tau)
+        with pytest.raises(ValueError, match="open interval"):
             small_model.contour(tau)
+    else:  # one level per call: several levels go to contains_levels
+        with pytest.raises(ValueError, match="one number"):
+            small_model.contains(y, tau)
 
 
 def test_dimension_mismatch_and_ball(small_model):
@@ -72,8 +77,11 @@ def test_unfitted_and_bad_hyperparameters():
         CenterOutward(learning_rate=-1.0).fit(y)
     with pytest.raises(ValueError, match="`hidden`"):
         CenterOutward(hidden=()).fit(y)
-    with pytest.raises(ValueError, match="contour is available for d = 2 or 3"):
-        CenterOutward(method="discrete").fit(gaussian(50, 4, seed=0)).contour(0.5)
+    four = CenterOutward(method="discrete").fit(gaussian(50, 4, seed=0))
+    with pytest.raises(ValueError, match="contour draws regions of d = 2 data, these have d = 4"):
+        four.contour(0.5)
+    with pytest.raises(ValueError, match="contour_mesh meshes regions of d = 3 data"):
+        four.contour_mesh(0.5)
 
 
 def test_conditional_bad_input():

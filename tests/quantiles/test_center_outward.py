@@ -86,7 +86,7 @@ def test_contains_agrees_with_rank(gauss):
     model, yt = gauss
     r = model.rank(yt[:500])
     assert np.all((r >= 0) & (r <= 1))
-    inside = model.contains(yt[:500], TAUS)
+    inside = model.contains_levels(yt[:500], TAUS)
     assert inside.shape == (500, 4)
     np.testing.assert_array_equal(inside, r[:, None] <= TAUS[None, :])
     np.testing.assert_array_equal(model.contains(yt[:500], 0.5), r <= 0.5)
@@ -119,7 +119,9 @@ def test_coverage_thesis_mixtures_1_and_3(which):
 def test_three_dimensional_contour_is_a_closed_mesh_on_the_level_set():
     y = gaussian(600, 3, seed=0)
     model = CenterOutward(steps=150, seed=0).fit(y)
-    mesh = model.contour(0.5, resolution=24)
+    with pytest.raises(ValueError, match="contour_mesh gives the surface in d = 3"):
+        model.contour(0.5)
+    mesh = model.contour_mesh(0.5, resolution=24)
     assert mesh.is_watertight and mesh.volume > 0
     # marching cubes interpolates linearly between grid nodes: the vertices are on the
     # level set up to the interpolation error across a cell (grid step about 0.5, over

@@ -10,7 +10,13 @@ from scipy.spatial.distance import cdist
 from sklearn.exceptions import NotFittedError
 from sklearn.metrics import roc_auc_score
 
-from otlip.sdf_mesh import OneClassSDF, Sphere, certified_auroc, far_negatives
+from otlip.sdf_mesh import (
+    OneClassSDF,
+    Sphere,
+    certified_auroc,
+    certified_auroc_curve,
+    far_negatives,
+)
 
 from .conftest import sample_inside
 
@@ -77,10 +83,15 @@ def test_certified_auroc_matches_plain_and_decreases(rng):
         roc_auc_score(y, np.r_[s_in, s_out]), abs=1e-12
     )
     radii = np.linspace(0.0, 3.0, 13)
-    vals = certified_auroc(s_in, s_out, radii)
+    vals = certified_auroc_curve(s_in, s_out, radii)
     assert np.all(np.diff(vals) <= 0) and vals[-1] < vals[0]
+    assert vals[4] == certified_auroc(s_in, s_out, radii[4])
     with pytest.raises(ValueError, match="eps"):
         certified_auroc(s_in, s_out, -1.0)
+    with pytest.raises(ValueError, match="certified_auroc_curve"):
+        certified_auroc(s_in, s_out, radii)
+    with pytest.raises(ValueError, match="radii"):
+        certified_auroc_curve(s_in, s_out, [[0.1]])
 
 
 def test_certified_auroc_is_a_lower_bound_under_attack(solid_sphere_model):

@@ -136,7 +136,7 @@ def test_cli_fills_the_persistent_compilation_cache(tmp_path):
     cache = tmp_path / "cache"
     env = {k: v for k, v in os.environ.items() if k != "OTLIP_NO_COMPILATION_CACHE"}
     cmd = [sys.executable, "-m", "otlip.cli", "--compilation-cache", str(cache)]
-    cmd += ["w1", str(a), str(b), "--quiet", "--max-steps", "10"]
+    cmd += ["w1", str(a), str(b), "--quiet", "--steps", "10"]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert any(cache.iterdir()), "no compiled program was written to the cache"

@@ -122,8 +122,8 @@ def test_scale_equivariance():
     """W1(c x, c y) = c W1(x, y): the internal standardization is undone exactly."""
     x, y = _moons()
     # same standardized problem, same seed: only float32 rounding differs (short fits)
-    base = w1_distance(x, y, max_steps=50, verbose=False)
-    scaled = w1_distance(1000.0 * x - 7.0, 1000.0 * y - 7.0, max_steps=50, verbose=False)
+    base = w1_distance(x, y, steps=50)
+    scaled = w1_distance(1000.0 * x - 7.0, 1000.0 * y - 7.0, steps=50)
     assert scaled.distance == pytest.approx(1000.0 * base.distance, rel=1e-3)
     assert scaled.heldout_stderr == pytest.approx(1000.0 * base.heldout_stderr, rel=1e-2)
 
@@ -172,7 +172,7 @@ def test_sharded_training_matches_single_device():
         ({"b": np.ones(10)}, "`b` must sum to 1"),
         ({"a": np.ones(9) / 9}, "`a` has 9 weights"),
         ({"learning_rate": -1.0}, "learning_rate"),
-        ({"max_steps": 0}, "max_steps"),
+        ({"steps": 0}, "steps"),
     ],
 )
 def test_bad_input(kwargs, match):
