@@ -34,6 +34,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from otlip.datasets import gaussian_mixtures, toy_gaussians
 from otlip.gp import (
     CloudBatch,
     DistributionGP,
@@ -42,10 +43,8 @@ from otlip.gp import (
     SinkhornEmbedding,
     SlicedWassersteinEmbedding,
     fit_kernel_ridge,
-    gaussian_mixtures,
     pad_clouds,
     rbf_gram,
-    toy_gaussians,
 )
 from otlip.gp._baselines import _mmd_matrix
 

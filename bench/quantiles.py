@@ -31,15 +31,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from otlip.quantiles import (
-    Calibration,
-    CenterOutward,
-    ConditionalCenterOutward,
-    banana,
-    conditional_banana,
-    gaussian,
-    gaussian_mixture,
-)
+from otlip.datasets import banana, conditional_banana, gaussian, gaussian_mixture
+from otlip.quantiles import CenterOutward, ConditionalCenterOutward
+from otlip.quantiles._center_outward import Calibration
 
 TAUS = np.array([0.25, 0.5, 0.75, 0.9])
 

@@ -28,14 +28,8 @@ import jax.numpy as jnp
 import numpy as np
 import ot
 
-from otlip.icnn import (
-    gaussian_monge_map,
-    gaussian_sampler,
-    gaussian_w2,
-    l2_uvp,
-    random_gaussian_pair,
-    w2_distance,
-)
+from otlip.datasets import gaussian_sampler, random_gaussian_pair
+from otlip.icnn import gaussian_monge_map, gaussian_w2, l2_uvp, w2_distance
 
 
 def row(name, d, seed, est, true, uvp, seconds, note=""):

@@ -9,6 +9,7 @@ only by users of the Gaussian-process package.
 from __future__ import annotations
 
 import importlib
+from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
 
@@ -76,12 +77,82 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     ),
 }
 
+if TYPE_CHECKING:  # the names as type checkers and IDEs see them
+    from otlip._persist import (
+        load,
+    )
+    from otlip.gp import (
+        DistributionGP,
+        DistributionGPClassifier,
+        KernelRidge,
+        MeanEmbeddingRFF,
+        MMDKernel,
+        SinkhornEmbedding,
+        SlicedWassersteinEmbedding,
+        embed_sharded,
+        fit_kernel_ridge,
+    )
+    from otlip.icnn import (
+        ICNN,
+        MongeMap,
+        MongeMapEstimator,
+        W2Estimate,
+        gaussian_monge_map,
+        gaussian_w2,
+        l2_uvp,
+        monge_map,
+        stable_rank,
+        w2_distance,
+    )
+    from otlip.quantiles import (
+        CenterOutward,
+        ConditionalCenterOutward,
+        DiscreteAssignment,
+        ball_grid,
+        plot_conditional_contours,
+        plot_contours,
+        sample_spherical_uniform,
+    )
+    from otlip.sdf_mesh import (
+        OneClassSDF,
+        certified_auroc,
+        chamfer_distance,
+        hausdorff_distance,
+        mesh_from_sdf,
+        normal_consistency,
+        reconstruct_surface,
+        surface_metrics,
+    )
+    from otlip.w1 import (
+        BjorckDense,
+        FullSort,
+        GroupSort,
+        LipschitzMLP,
+        SpectralDense,
+        W1Potential,
+        W1Result,
+        bce_with_temperature,
+        certified_radius,
+        freeze,
+        hinge_loss,
+        hkr_loss,
+        kr_loss,
+        lipschitz_lower_bound,
+        lipschitz_upper_bound,
+        w1_distance,
+    )
+
+# Sub-packages, imported on first access too (``otlip.datasets.banana(...)``).
+_SUBPACKAGES = ("datasets", "gp", "icnn", "quantiles", "sdf_mesh", "w1")
+
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 
 __all__ = sorted(_WHERE)
 
 
 def __getattr__(name: str):
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f"otlip.{name}")
     module = _WHERE.get(name)
     if module is None:
         raise AttributeError(f"module 'otlip' has no attribute {name!r}")

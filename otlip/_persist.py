@@ -183,7 +183,8 @@ def load(path: str | os.PathLike):
     Example:
         >>> import numpy as np, tempfile, pathlib
         >>> import otlip
-        >>> from otlip.quantiles import CenterOutward, banana
+        >>> from otlip.quantiles import CenterOutward
+        >>> from otlip.datasets import banana
         >>> model = CenterOutward(method="discrete").fit(banana(200, seed=0))
         >>> path = pathlib.Path(tempfile.mkdtemp()) / "banana.otlip"
         >>> again = otlip.load(model.save(path))

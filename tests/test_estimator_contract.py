@@ -21,14 +21,10 @@ from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV
 
 import otlip
-from otlip.gp import DistributionGP, DistributionGPClassifier, toy_gaussians
+from otlip.datasets import banana, conditional_banana, toy_gaussians
+from otlip.gp import DistributionGP, DistributionGPClassifier
 from otlip.icnn import MongeMapEstimator, W2Estimate, w2_distance
-from otlip.quantiles import (
-    CenterOutward,
-    ConditionalCenterOutward,
-    banana,
-    conditional_banana,
-)
+from otlip.quantiles import CenterOutward, ConditionalCenterOutward
 from otlip.sdf_mesh import OneClassSDF, Sphere
 from otlip.w1 import W1Potential, W1Result
 

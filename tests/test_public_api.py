@@ -1,9 +1,11 @@
 """The curated top-level API resolves to the sub-packages' objects."""
 
+import ast
 import importlib
 import inspect
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -36,7 +38,28 @@ def test_every_public_name_is_the_sub_package_s_documented_object():
         otlip.not_a_name
 
 
-@pytest.mark.parametrize("package", PACKAGES)
+def test_type_checkers_see_every_public_name():
+    # The TYPE_CHECKING imports of otlip/__init__.py mirror the lazy table exactly.
+    tree = ast.parse(Path(otlip.__file__).read_text())
+    block = next(
+        n for n in tree.body if isinstance(n, ast.If) and "TYPE_CHECKING" in ast.unparse(n)
+    )
+    seen = {
+        (node.module, alias.name)
+        for node in block.body
+        if isinstance(node, ast.ImportFrom)
+        for alias in node.names
+    }
+    assert seen == {(module, name) for module, names in otlip._EXPORTS.items() for name in names}
+
+
+def test_sub_packages_resolve_on_first_access():
+    code = "import otlip; print(otlip.datasets.banana(3, seed=0).shape)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "(3, 2)"
+
+
+@pytest.mark.parametrize("package", (*PACKAGES, "datasets"))
 def test_every_sub_package_name_resolves(package):
     sub = importlib.import_module(f"otlip.{package}")
     assert len(sub.__all__) == len(set(sub.__all__))

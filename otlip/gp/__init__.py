@@ -12,13 +12,11 @@ Only this package imports gpjax (which caps jax below 0.11).
 
 from otlip.gp._baselines import MeanEmbeddingRFF, MMDKernel, SlicedWassersteinEmbedding
 from otlip.gp._clouds import CloudBatch, pad_clouds
-from otlip.gp._data import DistributionDataset, digits_clouds, gaussian_mixtures, toy_gaussians
 from otlip.gp._gp import (
     DistributionGP,
     DistributionGPClassifier,
     FitHistory,
     GPPrediction,
-    init_reference,
 )
 from otlip.gp._ridge import KernelRidge, fit_kernel_ridge, rbf_gram
 from otlip.gp._sharding import embed_sharded
@@ -26,7 +24,6 @@ from otlip.gp._sinkhorn import EmbeddingOutput, SinkhornEmbedding
 
 __all__ = [
     "CloudBatch",
-    "DistributionDataset",
     "DistributionGP",
     "DistributionGPClassifier",
     "EmbeddingOutput",
@@ -37,12 +34,8 @@ __all__ = [
     "MeanEmbeddingRFF",
     "SinkhornEmbedding",
     "SlicedWassersteinEmbedding",
-    "digits_clouds",
     "embed_sharded",
     "fit_kernel_ridge",
-    "gaussian_mixtures",
-    "init_reference",
     "pad_clouds",
     "rbf_gram",
-    "toy_gaussians",
 ]

@@ -28,7 +28,8 @@ def run(out_dir: Path, *, verbose: bool) -> list[Path]:
     import matplotlib.pyplot as plt
     from sklearn.metrics import explained_variance_score
 
-    from otlip.gp import DistributionGP, toy_gaussians
+    from otlip.datasets import toy_gaussians
+    from otlip.gp import DistributionGP
 
     out_dir = Path(out_dir)
     data = toy_gaussians(100, 30, seed=0)

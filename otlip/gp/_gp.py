@@ -505,7 +505,8 @@ class DistributionGP(_SinkhornGP):
         y_mean_, y_std_: the standardisation of the targets.
 
     Example:
-        >>> from otlip.gp import DistributionGP, toy_gaussians
+        >>> from otlip.gp import DistributionGP
+        >>> from otlip.datasets import toy_gaussians
         >>> data = toy_gaussians(40, 30, seed=0)
         >>> gp = DistributionGP(steps=5).fit(data.clouds[:20], data.y[:20])
         >>> mean, var = gp.predict(data.clouds[20:])

@@ -5,19 +5,12 @@ squared Euclidean cost is ``T = ∇f`` (Brenier). ``monge_map`` learns it from
 point clouds or samplers, ``w2_distance`` estimates ``W2`` with it.
 """
 
-from otlip.icnn._gaussian import (
-    gaussian_monge_map,
-    gaussian_sampler,
-    gaussian_w2,
-    l2_uvp,
-    random_gaussian_pair,
-)
+from otlip.icnn._gaussian import gaussian_monge_map, gaussian_w2, l2_uvp
 from otlip.icnn._icnn import (
     ACTIVATIONS,
     ICNN,
     POSITIVE_PARAMETRIZATIONS,
     batch_gradients,
-    batch_values,
     positive_weights,
     stable_rank,
 )
@@ -28,7 +21,6 @@ from otlip.icnn._monge import (
     TrainingHistory,
     W2Estimate,
     monge_map,
-    monge_map_defaults,
     w2_distance,
 )
 
@@ -42,15 +34,11 @@ __all__ = [
     "TrainingHistory",
     "W2Estimate",
     "batch_gradients",
-    "batch_values",
     "gaussian_monge_map",
-    "gaussian_sampler",
     "gaussian_w2",
     "l2_uvp",
     "monge_map",
-    "monge_map_defaults",
     "positive_weights",
-    "random_gaussian_pair",
     "stable_rank",
     "w2_distance",
 ]

@@ -93,7 +93,8 @@ class CenterOutward(Estimator):
 
     Example:
         >>> import numpy as np
-        >>> from otlip.quantiles import CenterOutward, banana
+        >>> from otlip.quantiles import CenterOutward
+        >>> from otlip.datasets import banana
         >>> co = CenterOutward(method="discrete").fit(banana(300, seed=0))
         >>> float(np.round(co.coverage(banana(2000, seed=1), [0.5])[0], 1))
         0.5

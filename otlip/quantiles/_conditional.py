@@ -127,7 +127,8 @@ class ConditionalCenterOutward(Estimator):
         verbose: progress bar.
 
     Example:
-        >>> from otlip.quantiles import ConditionalCenterOutward, conditional_banana
+        >>> from otlip.quantiles import ConditionalCenterOutward
+        >>> from otlip.datasets import conditional_banana
         >>> X, Y = conditional_banana(400, seed=0)
         >>> model = ConditionalCenterOutward(steps=50, window=100).fit(X, Y)
         >>> model.contour([0.0], 0.5, n_points=16).shape

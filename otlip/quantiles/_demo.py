@@ -16,8 +16,8 @@ def run(out_dir: Path, *, verbose: bool) -> list[Path]:
     import matplotlib.pyplot as plt
 
     from otlip._io import atomic_path
+    from otlip.datasets import gaussian_mixture
     from otlip.quantiles._center_outward import CenterOutward
-    from otlip.quantiles._datasets import gaussian_mixture
     from otlip.quantiles._plot import plot_contours
 
     taus = np.array([0.25, 0.5, 0.75, 0.9])

@@ -2,7 +2,7 @@
 
 - :class:`OneClassSDF`: 1-Lipschitz network trained with the HKR loss against
   Newton-Raphson negatives (thesis chapter 5, Alg. 5-7), optionally mixed with
-  :func:`far_negatives` (points certainly off the support); ``|f|`` estimates the
+  negatives drawn from points certainly off the support; ``|f|`` estimates the
   distance to the support of the data, positive inside.
 - :func:`reconstruct_surface`: watertight mesh from a point cloud (no normals).
 - :func:`fair_to_points`: thin-plate fit of a mesh's vertices to points (bridges holes
@@ -21,7 +21,6 @@ from otlip.sdf_mesh._io import load_mesh, load_point_cloud
 from otlip.sdf_mesh._metrics import (
     SurfaceMetrics,
     chamfer_distance,
-    closest_points,
     hausdorff_distance,
     normal_consistency,
     surface_metrics,
@@ -30,46 +29,35 @@ from otlip.sdf_mesh._ocsdf import (
     OneClassSDF,
     certified_auroc,
     certified_auroc_curve,
-    far_negatives,
-    newton_negatives,
 )
 from otlip.sdf_mesh._reconstruct import (
-    SURFACE_PRESETS,
     Reconstruction,
-    SurfacePreset,
-    choose_preset,
     reconstruct_surface,
     reconstruct_with_details,
 )
-from otlip.sdf_mesh._shapes import Box, Capsule, Shape, Sphere, Torus, Union
+from otlip.sdf_mesh._shapes import Box, Capsule, Shape, ShapeUnion, Sphere, Torus
 
 __all__ = [
-    "SURFACE_PRESETS",
     "Box",
     "Capsule",
     "LevelSetGrid",
     "OneClassSDF",
     "Reconstruction",
     "Shape",
+    "ShapeUnion",
     "Sphere",
     "SurfaceMetrics",
-    "SurfacePreset",
     "Torus",
-    "Union",
     "certified_auroc",
     "certified_auroc_curve",
     "chamfer_distance",
-    "choose_preset",
-    "closest_points",
     "evaluate_grid",
     "fair_to_points",
-    "far_negatives",
     "hausdorff_distance",
     "load_mesh",
     "load_point_cloud",
     "mesh_from_grid",
     "mesh_from_sdf",
-    "newton_negatives",
     "normal_consistency",
     "reconstruct_surface",
     "reconstruct_with_details",

@@ -395,7 +395,7 @@ class OneClassSDF(Estimator):
 
     def _make_net(self, d: int, *, key: jax.Array) -> LipschitzMLP:
         hidden = tuple(int(h) for h in self.hidden)
-        return LipschitzMLP(d, hidden, 1, key=key, n_iter=int(self.bjorck_iters))
+        return LipschitzMLP(d, hidden, 1, key=key, bjorck_iters=int(self.bjorck_iters))
 
     def _domain(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if self.domain is not None:

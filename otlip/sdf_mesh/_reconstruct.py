@@ -182,7 +182,8 @@ def choose_preset(points) -> str:
         ``"robust"`` or ``"detail"``.
 
     >>> import numpy as np
-    >>> from otlip.sdf_mesh import Sphere, choose_preset
+    >>> from otlip.sdf_mesh import Sphere
+    >>> from otlip.sdf_mesh._reconstruct import choose_preset
     >>> surface = Sphere().sample_surface(2048, seed=0)
     >>> choose_preset(surface)
     'detail'

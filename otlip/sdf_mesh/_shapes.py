@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import trimesh
 
-__all__ = ["Box", "Capsule", "Shape", "Sphere", "Torus", "Union"]
+__all__ = ["Box", "Capsule", "Shape", "ShapeUnion", "Sphere", "Torus"]
 
 
 class Shape:
@@ -152,7 +152,7 @@ class Capsule(Shape):
 
 
 @dataclass(frozen=True, eq=False)
-class Union(Shape):
+class ShapeUnion(Shape):
     """Union of two shapes: the ``max`` of their (positive-inside) SDFs.
 
     Its mesh is the marching-cubes surface of the exact field on a fine grid

@@ -253,7 +253,7 @@ def _index(nets, i: int):
     return eqx.combine(jax.tree_util.tree_map(lambda leaf: leaf[i], params), static)
 
 
-def _init_nets(rng: np.random.Generator, d, hidden, n_iter):
+def _init_nets(rng: np.random.Generator, d, hidden, bjorck_iters):
     """Two independent networks stacked on a leading axis, orthogonally initialized.
 
     The weights are drawn with NumPy (QR of Gaussian matrices) into the structure of a
@@ -261,7 +261,9 @@ def _init_nets(rng: np.random.Generator, d, hidden, n_iter):
     compilations (≈ 2 s) on the first call, more than the whole training of a small
     problem.
     """
-    template = eqx.filter_eval_shape(LipschitzMLP, d, hidden, key=jax.random.key(0), n_iter=n_iter)
+    template = eqx.filter_eval_shape(
+        LipschitzMLP, d, hidden, key=jax.random.key(0), bjorck_iters=bjorck_iters
+    )
 
     def orthogonal(rows, cols):
         q, r = np.linalg.qr(rng.standard_normal((max(rows, cols), min(rows, cols))))

@@ -86,8 +86,8 @@ def _power_iteration_sigma(w: jax.Array, n_power: int) -> jax.Array:
 
 
 @full_precision
-def bjorck(w: jax.Array, n_iter: int) -> jax.Array:
-    """``n_iter`` first-order Björck steps ``W ← W (3/2 I − 1/2 WᵀW)`` (thesis eq. 2.15).
+def bjorck(w: jax.Array, n_steps: int) -> jax.Array:
+    """``n_steps`` first-order Björck steps ``W ← W (3/2 I − 1/2 WᵀW)`` (thesis eq. 2.15).
 
     The Gram matrix is formed on the smaller side (``W Wᵀ`` for wide matrices), which
     gives the same iterate. Each singular value follows ``s ← s (3 − s²) / 2``: values in
@@ -97,10 +97,10 @@ def bjorck(w: jax.Array, n_iter: int) -> jax.Array:
 
     Args:
         w: matrix ``[m, n]`` whose singular values lie in ``(0, √3)``.
-        n_iter: number of steps.
+        n_steps: number of steps.
 
     Returns:
-        The matrix ``[m, n]`` after ``n_iter`` steps.
+        The matrix ``[m, n]`` after ``n_steps`` steps.
     """
     tall = w.shape[0] >= w.shape[1]
 
@@ -110,7 +110,7 @@ def bjorck(w: jax.Array, n_iter: int) -> jax.Array:
         return 1.5 * w - 0.5 * ((w @ w.T) @ w)
 
     # a rolled loop: unrolling 15 steps per layer multiplies compilation time
-    return jax.lax.fori_loop(0, n_iter, step, w)
+    return jax.lax.fori_loop(0, n_steps, step, w)
 
 
 class BjorckDense(eqx.Module):
@@ -119,16 +119,16 @@ class BjorckDense(eqx.Module):
     ``W̃`` is computed from the free parameter ``weight`` ``[out, in]`` on every call:
     the weight is divided by ``max(σ_pi, σ_gram / 1.7)`` where ``σ_pi`` is a power-
     iteration estimate of ``‖weight‖₂`` and ``σ_gram ≥ ‖weight‖₂`` a Gram-iteration upper
-    bound, then ``n_iter`` Björck steps are applied; everything is differentiable.
+    bound, then ``bjorck_iters`` Björck steps are applied; everything is differentiable.
 
     What the step count guarantees (exact arithmetic; float32 adds ~1e-6):
 
-    * for every ``n_iter >= 1`` the layer is 1-Lipschitz, ``‖W̃‖₂ ≤ 1``, whatever the
+    * for every ``bjorck_iters >= 1`` the layer is 1-Lipschitz, ``‖W̃‖₂ ≤ 1``, whatever the
       weight: the scaling puts all singular values in ``(0, 1.7] ⊂ (0, √3)`` and one
       Björck step maps that interval into ``(0, 1]``, later steps stay there;
     * orthogonality (``‖W̃ᵀW̃ − I‖₂ ≤ 1e-3``, ``W̃W̃ᵀ`` for wide layers), hence gradient
       norm preservation, needs the smallest scaled singular value to be above
-      0.36 / 0.050 / 0.0066 / 0.00086 for ``n_iter`` = 5 / 10 / 15 / 20. The orthogonal
+      0.36 / 0.050 / 0.0066 / 0.00086 for ``bjorck_iters`` = 5 / 10 / 15 / 20. The orthogonal
       initialization starts at exactly 1; a weight that training made ill-conditioned
       beyond that keeps the Lipschitz bound but loses orthogonality (check it with
       :func:`otlip.w1.orthogonality_error`).
@@ -146,7 +146,7 @@ class BjorckDense(eqx.Module):
     bias: jax.Array
     in_features: int = eqx.field(static=True)
     out_features: int = eqx.field(static=True)
-    n_iter: int = eqx.field(static=True)
+    bjorck_iters: int = eqx.field(static=True)
     n_power: int = eqx.field(static=True)
     n_gram: int = eqx.field(static=True)
 
@@ -156,7 +156,7 @@ class BjorckDense(eqx.Module):
         out_features: int,
         *,
         key: jax.Array,
-        n_iter: int = 15,
+        bjorck_iters: int = 15,
         n_power: int = 5,
         n_gram: int = 3,
         use_bias: bool = True,
@@ -164,13 +164,15 @@ class BjorckDense(eqx.Module):
     ):
         if in_features < 1 or out_features < 1:
             raise ValueError(f"features must be >= 1, got in={in_features}, out={out_features}")
-        if n_iter < 1:
-            raise ValueError(f"`n_iter` must be >= 1 (the 1-Lipschitz guarantee), got {n_iter}")
+        if bjorck_iters < 1:
+            raise ValueError(
+                f"`bjorck_iters` must be >= 1 (the 1-Lipschitz guarantee), got {bjorck_iters}"
+            )
         self.weight = jax.nn.initializers.orthogonal()(key, (out_features, in_features), dtype)
         self.bias = jnp.zeros((out_features,), dtype) if use_bias else None
         self.in_features = in_features
         self.out_features = out_features
-        self.n_iter = n_iter
+        self.bjorck_iters = bjorck_iters
         self.n_power = n_power
         self.n_gram = n_gram
 
@@ -188,7 +190,7 @@ class BjorckDense(eqx.Module):
         scale = jnp.maximum(
             _power_iteration_sigma(w, self.n_power), gram_spectral_bound(w, self.n_gram) / 1.7
         )
-        return bjorck(w / jax.lax.stop_gradient(scale), self.n_iter)
+        return bjorck(w / jax.lax.stop_gradient(scale), self.bjorck_iters)
 
     @full_precision
     def __call__(self, x: jax.Array) -> jax.Array:
@@ -313,7 +315,7 @@ class LipschitzMLP(eqx.Module):
         hidden: hidden widths, e.g. ``(64, 64, 64)``.
         out_dim: output dimension (1 for a scalar potential).
         key: PRNG key.
-        n_iter: Björck steps per layer (see :class:`BjorckDense` for what it guarantees).
+        bjorck_iters: Björck steps per layer (see :class:`BjorckDense` for what it guarantees).
         group_size: GroupSort group size.
         dtype: parameter dtype.
 
@@ -334,7 +336,7 @@ class LipschitzMLP(eqx.Module):
         out_dim: int = 1,
         *,
         key: jax.Array,
-        n_iter: int = 15,
+        bjorck_iters: int = 15,
         group_size: int = 2,
         dtype=jnp.float32,
     ):
@@ -345,7 +347,7 @@ class LipschitzMLP(eqx.Module):
         dims = (in_dim, *hidden, out_dim)
         keys = jax.random.split(key, len(dims) - 1)
         self.layers = tuple(
-            BjorckDense(d_in, d_out, key=k, n_iter=n_iter, dtype=dtype)
+            BjorckDense(d_in, d_out, key=k, bjorck_iters=bjorck_iters, dtype=dtype)
             for d_in, d_out, k in zip(dims[:-1], dims[1:], keys)
         )
         self.activation = GroupSort(group_size)

@@ -8,14 +8,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import explained_variance_score
 
-from otlip.gp import (
-    DistributionGP,
-    DistributionGPClassifier,
-    SinkhornEmbedding,
-    digits_clouds,
-    pad_clouds,
-    toy_gaussians,
-)
+from otlip.datasets import digits_clouds, toy_gaussians
+from otlip.gp import DistributionGP, DistributionGPClassifier, SinkhornEmbedding, pad_clouds
 from otlip.gp._gp import _Joint, _objective
 
 

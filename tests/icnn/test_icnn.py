@@ -12,10 +12,10 @@ from otlip.icnn import (
     ICNN,
     POSITIVE_PARAMETRIZATIONS,
     batch_gradients,
-    batch_values,
     positive_weights,
     stable_rank,
 )
+from otlip.icnn._icnn import batch_values
 
 
 def _to64(model):

@@ -7,18 +7,17 @@ import numpy as np
 import ot
 import pytest
 
+from otlip.datasets import gaussian_sampler, random_gaussian_pair
 from otlip.icnn import (
     MongeMap,
     W2Estimate,
     gaussian_monge_map,
-    gaussian_sampler,
     gaussian_w2,
     l2_uvp,
     monge_map,
-    monge_map_defaults,
-    random_gaussian_pair,
     w2_distance,
 )
+from otlip.icnn._monge import monge_map_defaults
 
 # ---------------------------------------------------------------- closed forms
 

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from sklearn.exceptions import NotFittedError
 
-from otlip.quantiles import CenterOutward, ConditionalCenterOutward, gaussian
+from otlip.datasets import gaussian
+from otlip.quantiles import CenterOutward, ConditionalCenterOutward
 
 
 @pytest.fixture(scope="module")

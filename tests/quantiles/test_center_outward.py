@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from matplotlib.path import Path
 
-from otlip.quantiles import CenterOutward, gaussian, gaussian_mixture, isotropic_gaussian_rank
+from otlip.datasets import gaussian, gaussian_mixture, isotropic_gaussian_rank
+from otlip.quantiles import CenterOutward
 
 TAUS = np.array([0.25, 0.5, 0.75, 0.9])
 # Coverage tolerance, 0.02 for n = 4,000 training points: the region estimated from n

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from otlip.cli import main
-from otlip.quantiles import gaussian_mixture
+from otlip.datasets import gaussian_mixture
 
 
 def test_cli_writes_plot_and_prints_coverage(tmp_path, capsys):

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from matplotlib.path import Path
 
-from otlip.quantiles import ConditionalCenterOutward, conditional_banana
+from otlip.datasets import conditional_banana
+from otlip.quantiles import ConditionalCenterOutward
 
 TAUS = np.array([0.25, 0.5, 0.75, 0.9])
 # Coverage tolerance of the conditional version: 0.03 per x-stratum. Each stratum of the

@@ -6,14 +6,9 @@ import numpy as np
 import pytest
 from scipy.optimize import linear_sum_assignment
 
-from otlip.quantiles import (
-    CenterOutward,
-    assign_to_grid,
-    ball_grid,
-    exact_assignment,
-    gaussian,
-    isotropic_gaussian_rank,
-)
+from otlip.datasets import gaussian, isotropic_gaussian_rank
+from otlip.quantiles import CenterOutward, ball_grid
+from otlip.quantiles._discrete import assign_to_grid, exact_assignment
 
 
 def _cost(y, u, perm):

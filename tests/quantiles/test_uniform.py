@@ -5,12 +5,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from otlip.quantiles import (
-    ball_grid,
-    hallin_factorization,
-    sample_spherical_uniform,
-    sphere_directions,
-)
+from otlip.quantiles import ball_grid, sample_spherical_uniform
+from otlip.quantiles._uniform import hallin_factorization, sphere_directions
 
 # KS tests at a fixed seed: with 20,000 draws a real deviation (e.g. the uniform law
 # on the disc, whose radius has CDF r^2) gives p-values below 1e-100, while a correct

@@ -5,9 +5,9 @@ import pytest
 
 from otlip.sdf_mesh import (
     Box,
+    ShapeUnion,
     Sphere,
     Torus,
-    Union,
     evaluate_grid,
     mesh_from_grid,
     mesh_from_sdf,
@@ -20,7 +20,7 @@ def _sorted_rows(a):
 
 
 @pytest.mark.parametrize(
-    "shape", [Union(), Torus(), Box((1.0, 2.0, 3.0))], ids=["union", "torus", "box"]
+    "shape", [ShapeUnion(), Torus(), Box((1.0, 2.0, 3.0))], ids=["union", "torus", "box"]
 )
 # Small grids start at boxes of one or two cells (no certified box stage).
 @pytest.mark.parametrize("resolution", [40, (33, 50, 64), 9, (12, 20, 17)])

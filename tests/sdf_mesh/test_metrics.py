@@ -8,11 +8,11 @@ from otlip.sdf_mesh import (
     Sphere,
     Torus,
     chamfer_distance,
-    closest_points,
     hausdorff_distance,
     normal_consistency,
     surface_metrics,
 )
+from otlip.sdf_mesh._metrics import closest_points
 
 
 def test_closest_points_exact_against_sdf():

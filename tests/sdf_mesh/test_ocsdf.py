@@ -10,13 +10,8 @@ from scipy.spatial.distance import cdist
 from sklearn.exceptions import NotFittedError
 from sklearn.metrics import roc_auc_score
 
-from otlip.sdf_mesh import (
-    OneClassSDF,
-    Sphere,
-    certified_auroc,
-    certified_auroc_curve,
-    far_negatives,
-)
+from otlip.sdf_mesh import OneClassSDF, Sphere, certified_auroc, certified_auroc_curve
+from otlip.sdf_mesh._ocsdf import far_negatives
 
 from .conftest import sample_inside
 
@@ -168,7 +163,7 @@ def test_far_negatives_are_far_and_reach_gaps_and_cavities():
 
 
 def test_newton_step_is_exact_for_affine():
-    from otlip.sdf_mesh import newton_negatives
+    from otlip.sdf_mesh._ocsdf import newton_negatives
 
     w = jnp.array([0.6, 0.8, 0.0])
     net = lambda x: jnp.reshape(w @ x - 0.5, (1,))

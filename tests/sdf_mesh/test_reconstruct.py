@@ -7,8 +7,8 @@ from otlip.sdf_mesh import (
     Box,
     Capsule,
     OneClassSDF,
+    ShapeUnion,
     Torus,
-    Union,
     reconstruct_surface,
     reconstruct_with_details,
     surface_metrics,
@@ -110,8 +110,8 @@ def test_outliers_are_dropped_and_the_field_refit():
 
 
 def test_choose_preset_tells_outliers_from_noise_and_sparsity():
-    from otlip.sdf_mesh import Sphere, choose_preset
-    from otlip.sdf_mesh._reconstruct import _isolated_share
+    from otlip.sdf_mesh import Sphere
+    from otlip.sdf_mesh._reconstruct import _isolated_share, choose_preset
 
     shape = Sphere()
     rng = np.random.default_rng(0)
@@ -147,7 +147,7 @@ def test_bad_preset_and_projection_quantile():
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "shape",
-    [Torus(), Box((1.0, 2.0, 3.0)), Capsule(), Union()],
+    [Torus(), Box((1.0, 2.0, 3.0)), Capsule(), ShapeUnion()],
     ids=["torus", "box123", "capsule", "union"],
 )
 def test_shape_sweep(shape):
@@ -165,7 +165,7 @@ def test_shape_sweep(shape):
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "shape", [Torus(), Box((1.0, 2.0, 3.0)), Union()], ids=["torus", "box123", "union"]
+    "shape", [Torus(), Box((1.0, 2.0, 3.0)), ShapeUnion()], ids=["torus", "box123", "union"]
 )
 def test_sign_sweep(shape):
     from .conftest import sample_inside

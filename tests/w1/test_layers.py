@@ -56,14 +56,16 @@ def test_bjorck_is_orthogonal(key, n_in, n_out):
 
 
 def test_bjorck_one_step_is_still_one_lipschitz(key):
-    """The docstring's guarantee: any n_iter >= 1 gives ||W̃||₂ <= 1 even far from orthogonal."""
+    """The docstring's guarantee: any bjorck_iters >= 1 gives ||W̃||₂ <= 1 even far from
+    orthogonal."""
     k1, k2 = jax.random.split(key)
     # rank-deficient-ish weight: huge condition number, power iteration from a fixed vector
     u = jax.random.normal(k2, (48, 3))
     v = jax.random.normal(k1, (3, 40))
     w = u @ v + 1e-3 * jax.random.normal(key, (48, 40))
-    for n_iter in (1, 2):
-        layer = eqx.tree_at(lambda m: m.weight, BjorckDense(40, 48, key=k1, n_iter=n_iter), w)
+    for bjorck_iters in (1, 2):
+        layer = BjorckDense(40, 48, key=k1, bjorck_iters=bjorck_iters)
+        layer = eqx.tree_at(lambda m: m.weight, layer, w)
         # float32 rounding of the Björck polynomial is ~1e-6 (measured: the norm is below
         # one); 1e-5 is ten times that and still catches any real overshoot
         assert _spectral_norm(_eff(layer)) <= 1 + 1e-5
@@ -183,8 +185,8 @@ def test_freeze_same_function_and_no_bjorck(key):
 def test_mlp_rejects_bad_width(key):
     with pytest.raises(ValueError, match="divisible"):
         LipschitzMLP(2, [15], key=key)
-    with pytest.raises(ValueError, match="n_iter"):
-        BjorckDense(2, 2, key=key, n_iter=0)
+    with pytest.raises(ValueError, match="bjorck_iters"):
+        BjorckDense(2, 2, key=key, bjorck_iters=0)
 
 
 @pytest.mark.parametrize("group_size", [2, 4])
