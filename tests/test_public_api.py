@@ -83,5 +83,5 @@ def test_cli_lists_subcommands():
     out = subprocess.run(
         [sys.executable, "-m", "otlip.cli", "--help"], capture_output=True, text=True, check=True
     )
-    for command in ("demo", "w1", "w2", "quantiles", "mesh"):
+    for command in ("demo", "w1", "w2", "quantiles", "mesh", "gp"):
         assert command in out.stdout

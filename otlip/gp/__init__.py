@@ -18,6 +18,7 @@ from otlip.gp._gp import (
     FitHistory,
     GPPrediction,
 )
+from otlip.gp._io import load_clouds, save_clouds
 from otlip.gp._ridge import KernelRidge, fit_kernel_ridge, rbf_gram
 from otlip.gp._sharding import embed_sharded
 from otlip.gp._sinkhorn import EmbeddingOutput, SinkhornEmbedding
@@ -36,6 +37,8 @@ __all__ = [
     "SlicedWassersteinEmbedding",
     "embed_sharded",
     "fit_kernel_ridge",
+    "load_clouds",
     "pad_clouds",
     "rbf_gram",
+    "save_clouds",
 ]
