@@ -386,28 +386,18 @@ def monge_map(
     >>> T.transport(x).shape
     (500, 2)
     """
-    if method not in METHODS:
-        raise ValueError(f"`method` must be one of {METHODS}, got {method!r}")
-    if positive not in POSITIVE_PARAMETRIZATIONS:
-        raise ValueError(f"`positive` must be one of {POSITIVE_PARAMETRIZATIONS}, got {positive!r}")
-    for name, v in (
-        ("steps", steps),
-        ("batch_size", batch_size),
-        ("log_every", log_every),
-        ("inner_steps", inner_steps),
-    ):
-        if v is not None and (int(v) != v or v < 1):
-            raise ValueError(f"`{name}` must be a positive integer, got {v!r}")
-    if conj_steps is not None and conj_steps < 0:
-        raise ValueError(f"`conj_steps` must be >= 0, got {conj_steps}")
-    for name, v in (
-        ("learning_rate", learning_rate),
-        ("conj_learning_rate", conj_learning_rate),
-        ("lam", lam),
-    ):
-        if v is not None and not (math.isfinite(v) and v > 0):
-            raise ValueError(f"`{name}` must be a finite positive number, got {v!r}")
-
+    _check_settings(
+        method=method,
+        positive=positive,
+        steps=steps,
+        batch_size=batch_size,
+        log_every=log_every,
+        inner_steps=inner_steps,
+        conj_steps=conj_steps,
+        learning_rate=learning_rate,
+        conj_learning_rate=conj_learning_rate,
+        lam=lam,
+    )
     key = jax.random.key(seed)
     k_px, k_py, k_f, k_aux, k_train = jax.random.split(key, 5)
     xs, sx = _prepare(x, "x", k_px, 4096)
@@ -426,33 +416,21 @@ def monge_map(
         **monge_map_defaults(d, method),
         **{k: v for k, v in given.items() if v is not None},
     }
-    steps, batch_size, hidden = settings["steps"], settings["batch_size"], settings["hidden"]
-    lr, conj_steps = settings["learning_rate"], settings["conj_steps"]
-    conj_lr = settings["conj_learning_rate"]
-
-    # one shift and one scale for both clouds (see the module docstring)
-    center = (0.5 * (xs.mean(0, dtype=np.float64) + ys.mean(0, dtype=np.float64))).astype(
-        np.float32
-    )
-    var = 0.5 * (xs.var(0, dtype=np.float64).mean() + ys.var(0, dtype=np.float64).mean())
-    scale = float(np.sqrt(var)) if var > 0 else 1.0
-    data_x = jnp.asarray((xs - center) / np.float32(scale)) if sx is None else jnp.zeros((1, d))
-    data_y = jnp.asarray((ys - center) / np.float32(scale)) if sy is None else jnp.zeros((1, d))
-
+    center, scale, data_x, data_y = _standardize(xs, ys, sx, sy)
     cfg = Config(
         method=method,
-        batch_size=int(batch_size),
-        steps=int(steps),
-        lr=float(lr),
-        aux_lr=float(lr),
-        conj_steps=int(conj_steps),
-        conj_lr=float(conj_lr),
+        batch_size=int(settings["batch_size"]),
+        steps=int(settings["steps"]),
+        lr=float(settings["learning_rate"]),
+        aux_lr=float(settings["learning_rate"]),
+        conj_steps=int(settings["conj_steps"]),
+        conj_lr=float(settings["conj_learning_rate"]),
         inner_steps=int(inner_steps),
         lam=float(lam),
         sample_x=sx,
         sample_y=sy,
     )
-    f, aux = _networks(method, d, tuple(hidden), positive, k_f, k_aux)
+    f, aux = _networks(method, d, tuple(settings["hidden"]), positive, k_f, k_aux)
     opt_f, opt_a = optimizers(cfg)
     state = SolverState(
         f,
@@ -460,24 +438,76 @@ def monge_map(
         opt_f.init(eqx.filter(f, eqx.is_array)),
         opt_a.init(eqx.filter(aux, eqx.is_array)),
     )
+    start = time.perf_counter()
+    state, history = _train(
+        state, (data_x, data_y), (center, scale), cfg, k_train, int(log_every), verbose
+    )
+    return MongeMap(
+        potential_net=state.f,
+        conjugate_net=state.aux,
+        center=center,
+        scale=scale,
+        method=method,
+        history=history,
+        wall_time=time.perf_counter() - start,
+    )
 
+
+def _check_settings(**given) -> None:
+    """Clear errors for every training setting of :func:`monge_map` (``None``: default)."""
+    method, positive = given["method"], given["positive"]
+    if method not in METHODS:
+        raise ValueError(f"`method` must be one of {METHODS}, got {method!r}")
+    if positive not in POSITIVE_PARAMETRIZATIONS:
+        raise ValueError(f"`positive` must be one of {POSITIVE_PARAMETRIZATIONS}, got {positive!r}")
+    for name in ("steps", "batch_size", "log_every", "inner_steps"):
+        v = given[name]
+        if v is not None and (int(v) != v or v < 1):
+            raise ValueError(f"`{name}` must be a positive integer, got {v!r}")
+    if given["conj_steps"] is not None and given["conj_steps"] < 0:
+        raise ValueError(f"`conj_steps` must be >= 0, got {given['conj_steps']}")
+    for name in ("learning_rate", "conj_learning_rate", "lam"):
+        v = given[name]
+        if v is not None and not (math.isfinite(v) and v > 0):
+            raise ValueError(f"`{name}` must be a finite positive number, got {v!r}")
+
+
+def _standardize(xs, ys, sx, sy):
+    """One shift and one scale for both clouds (see the module docstring); the
+    standardized clouds, or a placeholder where the distribution is a sampler."""
+    d = xs.shape[1]
+    center = (0.5 * (xs.mean(0, dtype=np.float64) + ys.mean(0, dtype=np.float64))).astype(
+        np.float32
+    )
+    var = 0.5 * (xs.var(0, dtype=np.float64).mean() + ys.var(0, dtype=np.float64).mean())
+    scale = float(np.sqrt(var)) if var > 0 else 1.0
+    data_x = jnp.asarray((xs - center) / np.float32(scale)) if sx is None else jnp.zeros((1, d))
+    data_y = jnp.asarray((ys - center) / np.float32(scale)) if sy is None else jnp.zeros((1, d))
+    return center, scale, data_x, data_y
+
+
+def _train(state, data, standardization, cfg: Config, key, log_every: int, verbose: bool):
+    """The solver's jitted chunks of ``log_every`` steps, with progress and a history."""
+    data_x, data_y = data
+    center, scale = standardization
     center_j = jnp.asarray(center)
     scale_j = jnp.asarray(scale, jnp.float32)
+    steps = cfg.steps
     logs: dict[str, list] = {k: [] for k in ("step", "loss", "aux_loss", "w2_squared", "elapsed")}
     start = time.perf_counter()
     done = 0
-    bar = progress_bar(int(steps), f"otlip monge_map ({method})", verbose=verbose)
+    bar = progress_bar(steps, f"otlip monge_map ({cfg.method})", verbose=verbose)
     try:
         while done < steps:
-            n = min(int(log_every), int(steps) - done)
+            n = min(log_every, steps - done)
             state, m = _train_chunk(
-                state, data_x, data_y, center_j, scale_j, jax.random.fold_in(k_train, done), cfg, n
+                state, data_x, data_y, center_j, scale_j, jax.random.fold_in(key, done), cfg, n
             )
             done += n
             m = {k: float(np.mean(np.asarray(v))) for k, v in m.items()}
             if not all(math.isfinite(v) for v in m.values()):
                 raise FloatingPointError(
-                    f"monge_map ({method}) diverged at step {done}: metrics {m}; "
+                    f"monge_map ({cfg.method}) diverged at step {done}: metrics {m}; "
                     "try a smaller `learning_rate`"
                 )
             logs["step"].append(done)
@@ -489,16 +519,7 @@ def monge_map(
             bar.set_postfix(w2=f"{math.sqrt(max(m['w2_squared'], 0.0)) * scale:.4g}")
     finally:
         bar.close()
-    history = TrainingHistory(**{k: np.asarray(v) for k, v in logs.items()})
-    return MongeMap(
-        potential_net=state.f,
-        conjugate_net=state.aux,
-        center=center,
-        scale=scale,
-        method=method,
-        history=history,
-        wall_time=time.perf_counter() - start,
-    )
+    return state, TrainingHistory(**{k: np.asarray(v) for k, v in logs.items()})
 
 
 def _networks(method: str, d: int, hidden: tuple[int, ...], positive: str, k_f, k_aux):

@@ -228,14 +228,48 @@ def _dense(fn, lo, hi, res, spacing, level) -> LevelSetGrid:
 
 
 def _coarse_to_fine(fn, lo, hi, res, spacing, level, lipschitz, exterior) -> LevelSetGrid:
+    # Exact node values found so far (NaN: not evaluated). Box centres that fall on
+    # nodes are kept: the single-cell stage reuses them instead of calling ``fn`` again.
+    node_values = np.full((int(np.prod(res)),), np.nan, dtype=np.float32)
+    # Relative slack for float32 evaluation of ``fn``: certify only with room to spare.
+    slack = 1e-5 * (1.0 + abs(level))
+    off_level = _stand_ins(level, float(np.min(spacing)))
+    starts, block, fill, evaluated, n_eval = _certify_boxes(
+        fn, lo, res, spacing, level, lipschitz, exterior, node_values, slack, off_level
+    )
+    sign = None
+    if starts.shape[0] > 0:
+        # The last stage settles signs; the cells that cross the level are found on the
+        # assembled grid below (with ``exterior``, only once the exterior is known).
+        sign, calls = _single_cells(
+            fn, lo, res, spacing, level, lipschitz, slack, starts, block, node_values, evaluated
+        )
+        n_eval += calls
+    values, exact = _assemble(node_values, fill, sign, res, block, off_level)
+    # Let go of the full-grid signs before the exterior's grids are allocated: those
+    # then reuse that memory. Fresh memory costs page faults, about a tenth of the first
+    # pipeline-mode call at 256^3.
+    sign = None
+    grid = LevelSetGrid(values, exact, lo, hi, level, n_eval)
+    if exterior:
+        return _keep_exterior(fn, grid)
+    # Every node has a value of the right sign now, so the cells with corners on both
+    # sides are the crossing cells; they need exact values at all eight corners.
+    # Found on the whole grid with slices (0.03-0.07 s at 256^3), several times faster
+    # than gathering the corners of the last boxes' cells.
+    return _evaluate_corners(fn, grid, _crossing_cells(np.less_equal(values, level)))
+
+
+def _certify_boxes(fn, lo, res, spacing, level, lipschitz, exterior, node_values, slack, off_level):
+    """Halve boxes down to ``_LAST_BOX`` cells, keeping the ones the Lipschitz bound
+    cannot certify. Returns the lower corners of the boxes left and their size, the
+    stand-in values of the certified ones (one entry per box of that size), the flat
+    indices of the nodes evaluated on the way, and the number of evaluations."""
     cells = np.asarray(res) - 1
     # Coarsest boxes: a power of two about an eighth of the grid, so that the first
     # pass is a few hundred evaluations.
     block = 1 << max(0, int(np.floor(np.log2(max(1, int(cells.max()) // 8)))))
     n_eval = 0
-    # Exact node values found so far (NaN: not evaluated). Box centres that fall on
-    # nodes are kept: the single-cell stage reuses them instead of calling ``fn`` again.
-    node_values = np.full((int(np.prod(res)),), np.nan, dtype=np.float32)
     evaluated = [np.empty(0, dtype=np.intp)]  # their flat indices, one array per box size
     # Lower-corner cell indices of the boxes still in play at the current size.
     starts = np.stack(
@@ -244,9 +278,6 @@ def _coarse_to_fine(fn, lo, hi, res, spacing, level, lipschitz, exterior) -> Lev
     # Stand-in values of certified boxes, one entry per box of the current size
     # (NaN: not certified); refined by repeating entries as the boxes halve.
     fill = np.full(tuple(-(-cells // block)), np.nan, dtype=np.float32)
-    # Relative slack for float32 evaluation of ``fn``: certify only with room to spare.
-    slack = 1e-5 * (1.0 + abs(level))
-    off_level = _stand_ins(level, float(np.min(spacing)))
     while block > _LAST_BOX and starts.shape[0] > 0:
         ends = np.minimum(starts + block, cells)
         centres = lo + 0.5 * (starts + ends) * spacing
@@ -270,31 +301,21 @@ def _coarse_to_fine(fn, lo, hi, res, spacing, level, lipschitz, exterior) -> Lev
         starts = children[np.all(children < cells, axis=1)]
         fill = _refine(fill, 2, -(-cells // half))
         block = half
-    sign = None
-    if starts.shape[0] > 0:
-        # The last stage settles signs; the cells that cross the level are found on the
-        # assembled grid below (with ``exterior``, only once the exterior is known).
-        sign, calls = _single_cells(
-            fn,
-            lo,
-            res,
-            spacing,
-            level,
-            lipschitz,
-            slack,
-            starts,
-            block,
-            node_values,
-            np.concatenate(evaluated),
-        )
-        n_eval += calls
-    # A node takes the value of the certified box (``fill`` holds one entry per box of
-    # size ``block``) holding cell min(node, cells - 1); boxes are closed, so any box
-    # holding the node certifies its sign. Nodes settled or evaluated in the last stage
-    # take precedence.
-    # Settled nodes take a value one grid step off the level on their side. The grid is
-    # assembled in ``node_values`` itself, one slab of x at a time: at 256^3 a fresh
-    # full-grid array costs page faults on every call.
+    return starts, block, fill, np.concatenate(evaluated), n_eval
+
+
+def _assemble(node_values, fill, sign, res, block, off_level):
+    """The full grid of values in ``node_values`` (reshaped, in place) and its mask of
+    exact values.
+
+    A node takes the value of the certified box (``fill`` holds one entry per box of
+    size ``block``) holding cell min(node, cells - 1); boxes are closed, so any box
+    holding the node certifies its sign. Nodes settled or evaluated in the last stage
+    take precedence; settled nodes take a value one grid step off the level on their
+    side. Assembled one slab of x at a time: at 256^3 a fresh full-grid array costs
+    page faults on every call.
+    """
+    cells = np.asarray(res) - 1
     box_of = [np.minimum(np.arange(r), c - 1) // block for r, c in zip(res, cells)]
     values = node_values.reshape(res)
     exact = ~np.isnan(values)
@@ -311,18 +332,7 @@ def _coarse_to_fine(fn, lo, hi, res, spacing, level, lipschitz, exterior) -> Lev
         np.copyto(values[rows], stand_in, where=~exact[rows])
     if np.isnan(values.min()):  # cannot happen: every cell is certified or exact
         raise RuntimeError("coarse-to-fine extraction left nodes without a value")
-    # Let go of the full-grid signs before the exterior's grids are allocated: those
-    # then reuse that memory. Fresh memory costs page faults, about a tenth of the first
-    # pipeline-mode call at 256^3.
-    sign = side = stand_in = None
-    grid = LevelSetGrid(values, exact, lo, hi, level, n_eval)
-    if exterior:
-        return _keep_exterior(fn, grid)
-    # Every node has a value of the right sign now, so the cells with corners on both
-    # sides are the crossing cells; they need exact values at all eight corners.
-    # Found on the whole grid with slices (0.03-0.07 s at 256^3), several times faster
-    # than gathering the corners of the last boxes' cells.
-    return _evaluate_corners(fn, grid, _crossing_cells(np.less_equal(values, level)))
+    return values, exact
 
 
 def _drop_enclosed(fill, todo, block, level, above) -> np.ndarray:
@@ -458,35 +468,7 @@ def _single_cells(
         return flat.shape[0]
 
     def settle(flat):
-        """Spread the signs of the exact nodes ``flat`` to their neighbours."""
-        v = node_values[flat]
-        gap = np.abs(v.astype(np.float64) - level)
-        keep = gap > reach.min()
-        flat, v, gap = flat[keep], v[keep], gap[keep]
-        index = np.unravel_index(flat, res)
-        inner = np.ones(flat.shape[0], dtype=bool)
-        for i, r in zip(index, res):
-            inner &= (i >= 2) & (i < r - 2)
-        # Nodes two steps or more from the faces pass every offset: sorted by decreasing
-        # gap, those that settle a neighbour are a prefix, so no mask per offset.
-        order = np.argsort(-gap[inner])
-        inner_flat, inner_gap = flat[inner][order], -gap[inner][order]
-        inner_side = np.where(v[inner][order] > level, 1, -1).astype(np.int8)
-        for r, shift in zip(reach, shifts):
-            count = np.searchsorted(inner_gap, -r)
-            sign[inner_flat[:count] + shift] = inner_side[:count]
-        # The others, near the faces, check that each neighbour is a node.
-        outer = ~inner
-        flat, v, gap = flat[outer], v[outer], gap[outer]
-        side = np.where(v > level, 1, -1).astype(np.int8)
-        # in_range[axis][d + 2]: the neighbour at offset d along ``axis`` is a node.
-        in_range = [
-            [(i[outer] + d >= 0) & (i[outer] + d < r) for d in range(-2, 3)]
-            for i, r in zip(index, res)
-        ]
-        for (dx, dy, dz), r, shift in zip(stencil, reach, shifts):
-            ok = (gap > r) & in_range[0][dx + 2] & in_range[1][dy + 2] & in_range[2][dz + 2]
-            sign[flat[ok] + shift] = side[ok]
+        _settle(flat, node_values, sign, level, res, stencil, reach, shifts)
 
     # The corners of the candidate cells, grouped by parity class.
     nodes, parity = _box_nodes(boxes, block, res, mark=sign)  # ``sign`` is still all zero
@@ -503,6 +485,39 @@ def _single_cells(
             n_eval += evaluate(todo)
             settle(todo)
     return sign, n_eval
+
+
+def _settle(flat, node_values, sign, level, res, stencil, reach, shifts) -> None:
+    """Spread the signs of the exact nodes ``flat`` to their neighbours (``sign``, in
+    place): a neighbour at stencil offset ``k`` is settled when the node's gap to the
+    level exceeds ``reach[k]``."""
+    v = node_values[flat]
+    gap = np.abs(v.astype(np.float64) - level)
+    keep = gap > reach.min()
+    flat, v, gap = flat[keep], v[keep], gap[keep]
+    index = np.unravel_index(flat, res)
+    inner = np.ones(flat.shape[0], dtype=bool)
+    for i, r in zip(index, res):
+        inner &= (i >= 2) & (i < r - 2)
+    # Nodes two steps or more from the faces pass every offset: sorted by decreasing
+    # gap, those that settle a neighbour are a prefix, so no mask per offset.
+    order = np.argsort(-gap[inner])
+    inner_flat, inner_gap = flat[inner][order], -gap[inner][order]
+    inner_side = np.where(v[inner][order] > level, 1, -1).astype(np.int8)
+    for r, shift in zip(reach, shifts):
+        count = np.searchsorted(inner_gap, -r)
+        sign[inner_flat[:count] + shift] = inner_side[:count]
+    # The others, near the faces, check that each neighbour is a node.
+    outer = ~inner
+    flat, v, gap = flat[outer], v[outer], gap[outer]
+    side = np.where(v > level, 1, -1).astype(np.int8)
+    # in_range[axis][d + 2]: the neighbour at offset d along ``axis`` is a node.
+    in_range = [
+        [(i[outer] + d >= 0) & (i[outer] + d < r) for d in range(-2, 3)] for i, r in zip(index, res)
+    ]
+    for (dx, dy, dz), r, shift in zip(stencil, reach, shifts):
+        ok = (gap > r) & in_range[0][dx + 2] & in_range[1][dy + 2] & in_range[2][dz + 2]
+        sign[flat[ok] + shift] = side[ok]
 
 
 def _keep_exterior(fn, grid: LevelSetGrid) -> LevelSetGrid:

@@ -263,6 +263,28 @@ def far_negatives(X, margin, lo, hi, *, radius, size, rng):
     return cand[dist > radius * margin]
 
 
+def _train(params, cfg: _TrainConfig, consts, steps: int, key, *, verbose: bool):
+    """Alg. 7 in jitted chunks of ``cfg.chunk`` updates; returns the parameters and the
+    mean loss of each chunk ``[n_chunks]``."""
+    learning_rate, total_updates = consts[-2], consts[-1]
+    opt_state = _optimizer(learning_rate, total_updates).init(params)
+    z = jnp.zeros((cfg.batch_size - cfg.n_pool_batch, consts[0].shape[1]), dtype=jnp.float32)
+    history = []
+    bar = progress_bar(steps, "OneClassSDF fit", verbose=verbose)
+    done = 0
+    while done < steps:
+        key, k = jax.random.split(key)
+        params, opt_state, z, loss = _run_chunk(
+            params, opt_state, z, k, jnp.int32(done), consts, cfg
+        )
+        bar.update(min(cfg.chunk, steps - done))
+        done += cfg.chunk
+        history.append(float(loss))
+        bar.set_postfix(loss=f"{history[-1]:.4g}")
+    bar.close()
+    return params, np.asarray(history)
+
+
 @dataclass(frozen=True)
 class _Normalizer:
     """Isotropic map ``x' = (x - center) / scale`` (keeps the 1-Lipschitz property)."""
@@ -424,48 +446,18 @@ class OneClassSDF(Estimator):
                     f"`X` has {d} features but the warm-started model was fitted on "
                     f"{self.n_features_in_}"
                 )
-            lo, hi = self.domain_  # the network lives in the previous normalization
+            (lo, hi), norm = self.domain_, self._norm  # the network's normalization
         else:
             lo, hi = self._domain(X)
-            self._norm = _Normalizer(0.5 * (lo + hi), float(0.5 * np.max(hi - lo)))
-        scale = self._norm.scale
-        if self.margin is None:
-            k = min(int(self.margin_k), n - 1)
-            dist, _ = cKDTree(X).query(X, k=k + 1)
-            margin = float(np.median(dist[:, k]))
-            if margin <= 0:
-                raise ValueError("`X` has too many duplicate points to pick a margin")
-        else:
-            margin = float(self.margin)
-        self.margin_ = margin
-        self.domain_ = (lo, hi)
-        self.n_features_in_ = d
-        m_norm = margin / scale
-        lo_n = jnp.asarray(self._norm(lo))
-        hi_n = jnp.asarray(self._norm(hi))
-        Xn = jnp.asarray(self._norm(X))
-
-        key = jax.random.key(self.seed)
-        k_init, k_train = jax.random.split(key)
-        if warm:
-            net = self._trained
-        else:
-            net = self._make_net(d, key=k_init)
+            norm = _Normalizer(0.5 * (lo + hi), float(0.5 * np.max(hi - lo)))
+        margin = self._margin(X)
+        k_init, k_train = jax.random.split(jax.random.key(self.seed))
+        net = self._trained if warm else self._make_net(d, key=k_init)
         params, static = eqx.partition(net, eqx.is_inexact_array)
         # At least one Newton negative per batch: the pool never replaces Alg. 6 entirely.
         batch_size, steps = int(self.batch_size), int(self.steps)
         n_pool_batch = min(round(self.far_fraction * batch_size), batch_size - 1)
-        if n_pool_batch:
-            rng = np.random.default_rng(self.seed)
-            pool = far_negatives(X, margin, lo, hi, radius=self.far_radius, size=_POOL, rng=rng)
-            if pool.shape[0] < 2:
-                raise ValueError(
-                    "no point of the domain lies `far_radius` margins away from the data; "
-                    "lower `far_radius` or `far_fraction`, or enlarge `domain`"
-                )
-            pool_n = _pad_rows(self._norm(pool), _POOL)
-        else:
-            pool_n = jnp.zeros((1, d), jnp.float32)
+        pool_n, n_pool = self._far_pool(X, margin, (lo, hi), norm, n_pool_batch)
         cfg = _TrainConfig(
             static=static,
             batch_size=batch_size,
@@ -475,41 +467,50 @@ class OneClassSDF(Estimator):
             chunk=100,
             n_pool_batch=n_pool_batch,
         )
-        learning_rate, total_updates = jnp.float32(self.learning_rate), jnp.float32(steps)
         consts = (
-            _pad_rows(Xn, _bucket(n)),
+            _pad_rows(jnp.asarray(norm(X)), _bucket(n)),
             jnp.int32(n),
             pool_n,
-            jnp.int32(pool.shape[0] if n_pool_batch else 1),
-            jnp.float32(m_norm),
-            lo_n,
-            hi_n,
-            learning_rate,
-            total_updates,
+            jnp.int32(n_pool),
+            jnp.float32(margin / norm.scale),
+            jnp.asarray(norm(lo)),
+            jnp.asarray(norm(hi)),
+            jnp.float32(self.learning_rate),
+            jnp.float32(steps),
         )
-        opt_state = _optimizer(learning_rate, total_updates).init(params)
-        bs, chunk = batch_size, cfg.chunk
-
-        z = jnp.zeros((bs - n_pool_batch, d), dtype=jnp.float32)
-        history = []
-        bar = progress_bar(steps, "OneClassSDF fit", verbose=self.verbose)
-        done = 0
-        while done < steps:
-            k_train, k = jax.random.split(k_train)
-            params, opt_state, z, loss = _run_chunk(
-                params, opt_state, z, k, jnp.int32(done), consts, cfg
-            )
-            step = min(chunk, steps - done)
-            done += chunk
-            history.append(float(loss))
-            bar.update(step)
-            bar.set_postfix(loss=f"{history[-1]:.4g}")
-        bar.close()
+        params, history = _train(params, cfg, consts, steps, k_train, verbose=self.verbose)
+        self._norm, self.margin_, self.domain_, self.n_features_in_ = norm, margin, (lo, hi), d
         self._trained = eqx.combine(params, static)
         self.net_ = freeze(self._trained)  # inference without Björck
-        self.loss_history_ = np.asarray(history)
+        self.loss_history_ = history
         self._compile()
         return self
+
+    def _margin(self, X: np.ndarray) -> float:
+        """The HKR margin in data units: given, or the median distance to the
+        ``margin_k``-th nearest neighbour."""
+        if self.margin is not None:
+            return float(self.margin)
+        k = min(int(self.margin_k), X.shape[0] - 1)
+        dist, _ = cKDTree(X).query(X, k=k + 1)
+        margin = float(np.median(dist[:, k]))
+        if margin <= 0:
+            raise ValueError("`X` has too many duplicate points to pick a margin")
+        return margin
+
+    def _far_pool(self, X, margin, domain, norm, n_pool_batch) -> tuple[jax.Array, int]:
+        """The normalized pool of far negatives ``[_POOL, d]`` and its number of rows."""
+        if not n_pool_batch:
+            return jnp.zeros((1, X.shape[1]), jnp.float32), 1
+        rng = np.random.default_rng(self.seed)
+        lo, hi = domain
+        pool = far_negatives(X, margin, lo, hi, radius=self.far_radius, size=_POOL, rng=rng)
+        if pool.shape[0] < 2:
+            raise ValueError(
+                "no point of the domain lies `far_radius` margins away from the data; "
+                "lower `far_radius` or `far_fraction`, or enlarge `domain`"
+            )
+        return _pad_rows(norm(pool), _POOL), pool.shape[0]
 
     def _compile(self) -> None:
         net = self.net_

@@ -43,6 +43,7 @@ and inside a closed shape. The pipeline:
 
 from __future__ import annotations
 
+import copy
 import functools
 from dataclasses import dataclass
 
@@ -432,16 +433,7 @@ def reconstruct_with_details(
     point is an outlier; ``None`` keeps every point and skips the refit.
     ``fairing=False`` skips the thin-plate fairing of the projected vertices (step 5).
     """
-    if preset not in PRESET_CHOICES:
-        raise ValueError(f"`preset` must be one of {list(PRESET_CHOICES)}, got {preset!r}")
-    if projection_quantile is not None and not 0.0 <= float(projection_quantile) <= 1.0:
-        raise ValueError(f"`projection_quantile` must lie in [0, 1], got {projection_quantile}")
-    if level_quantile is not None and not 0.0 <= float(level_quantile) <= 1.0:
-        raise ValueError(f"`level_quantile` must lie in [0, 1], got {level_quantile}")
-    if outlier_radius is not None and not outlier_radius > 0:
-        raise ValueError(f"`outlier_radius` must be positive or None, got {outlier_radius}")
-    if refit_steps is not None and refit_steps < 1:
-        raise ValueError(f"`refit_steps` must be >= 1, got {refit_steps}")
+    _check_options(preset, projection_quantile, level_quantile, outlier_radius, refit_steps)
     pts = check_points(points, "points", dim=3, min_points=MIN_POINTS, dtype=np.float64)
     if preset == "auto":
         isolated = _isolated_share(pts)
@@ -473,22 +465,9 @@ def reconstruct_with_details(
     )
     far = np.zeros(len(pts), dtype=bool)
     if outlier_radius is not None:
-        # A half-resolution surface finds the outliers: its vertices are still a
-        # fraction of a margin apart, so the nearest one stands in for the nearest
-        # surface point, and the outliers' bubbles cost a quarter as many evaluations.
-        coarse, *_ = extract(model, pts, resolution=max(16, resolution // 2), crest=False)
-        dist, _ = cKDTree(coarse.vertices).query(pts)
-        far = dist > outlier_radius * model.margin_
-        # Under 1 % that far (the tail of a noisy cloud, a point or two on a feature the
-        # mesh rounds off) is not worth a refit; it would only sharpen a smooth fit.
-        if far.sum() >= _MIN_OUTLIERS * len(pts) and (~far).sum() >= MIN_POINTS:
-            settings = (model.warm_start, model.steps)
-            model.warm_start, model.steps = True, int(refit_steps)
-            model.fit(pts[~far])
-            # The returned model refits from scratch with its own settings, as built.
-            model.warm_start, model.steps = settings
-        else:
-            far[:] = False
+        model, far = _refit_without_outliers(
+            model, pts, extract, resolution, outlier_radius, int(refit_steps)
+        )
     # Outliers left within reach of the surface raise crests of their own, and vertices
     # near them would climb onto those (torus, 20 % outliers, detail: 0.43 -> 0.56 %):
     # the crest step runs only on clouds where no outliers were found.
@@ -499,6 +478,38 @@ def reconstruct_with_details(
         model, pts[~far], resolution=resolution, crest=not far.any(), fairing_reach=fairing_reach
     )
     return Reconstruction(mesh, model, level, data_level, n_evals, far, preset)
+
+
+def _check_options(preset, projection_quantile, level_quantile, outlier_radius, refit_steps):
+    if preset not in PRESET_CHOICES:
+        raise ValueError(f"`preset` must be one of {list(PRESET_CHOICES)}, got {preset!r}")
+    if projection_quantile is not None and not 0.0 <= float(projection_quantile) <= 1.0:
+        raise ValueError(f"`projection_quantile` must lie in [0, 1], got {projection_quantile}")
+    if level_quantile is not None and not 0.0 <= float(level_quantile) <= 1.0:
+        raise ValueError(f"`level_quantile` must lie in [0, 1], got {level_quantile}")
+    if outlier_radius is not None and not outlier_radius > 0:
+        raise ValueError(f"`outlier_radius` must be positive or None, got {outlier_radius}")
+    if refit_steps is not None and refit_steps < 1:
+        raise ValueError(f"`refit_steps` must be >= 1, got {refit_steps}")
+
+
+def _refit_without_outliers(model, pts, extract, resolution, outlier_radius, refit_steps):
+    """The points farther than ``outlier_radius`` margins from a first surface, and the
+    model refitted without them (``model`` itself is left as it is)."""
+    # A half-resolution surface finds the outliers: its vertices are still a
+    # fraction of a margin apart, so the nearest one stands in for the nearest
+    # surface point, and the outliers' bubbles cost a quarter as many evaluations.
+    coarse, *_ = extract(model, pts, resolution=max(16, resolution // 2), crest=False)
+    dist, _ = cKDTree(coarse.vertices).query(pts)
+    far = dist > outlier_radius * model.margin_
+    # Under 1 % that far (the tail of a noisy cloud, a point or two on a feature the
+    # mesh rounds off) is not worth a refit; it would only sharpen a smooth fit.
+    if far.sum() < _MIN_OUTLIERS * len(pts) or (~far).sum() < MIN_POINTS:
+        return model, np.zeros(len(pts), dtype=bool)
+    refit = copy.copy(model).set_params(warm_start=True, steps=refit_steps)
+    refit.fit(pts[~far])
+    # The returned model refits from scratch with its own settings, as built.
+    return refit.set_params(warm_start=model.warm_start, steps=model.steps), far
 
 
 def _extract(
