@@ -325,7 +325,7 @@ def monge_map_defaults(d: int, method: str = "amortized") -> dict:
     return out
 
 
-def monge_map(
+def _fit_map(
     x: np.ndarray | Callable,
     y: np.ndarray | Callable,
     *,
@@ -343,49 +343,7 @@ def monge_map(
     verbose: bool = False,
     log_every: int = 100,
 ) -> MongeMap:
-    """Learn the Monge map ``T = ∇f`` (``f`` convex) pushing ``P`` onto ``Q``.
-
-    Every training setting left ``None`` (``steps``, ``batch_size``, ``hidden``,
-    ``learning_rate``, ``conj_steps``, ``conj_learning_rate``) takes the default of
-    :func:`monge_map_defaults` for the dimension and method (``d > 32`` differs: wider
-    networks and, for the amortized method, more but cheaper steps).
-
-    Args:
-        x: source ``P``: points ``[n, d]`` or a sampler ``sample(key, batch) -> [batch, d]``
-            (pure JAX; fresh samples every step remove the finite-sample bias).
-        y: target ``Q``: points ``[m, d]`` or a sampler, same ``d``.
-        method: ``"amortized"`` (default: Amos' amortized conjugate, the most accurate
-            per second in ``bench/w2.py``), ``"minimax"`` (Makkuva et al.) or ``"gan"``
-            (thesis Alg. 10 with a 1-Lipschitz critic).
-        steps: training steps of ``f``.
-        batch_size: minibatch size per step for each distribution.
-        hidden: ICNN hidden widths (also the auxiliary networks').
-        positive: non-negative weight parametrization of the ICNN, see
-            :data:`otlip.icnn.POSITIVE_PARAMETRIZATIONS`.
-        learning_rate: Adam learning rate of ``f`` (cosine decay to 5 %).
-        conj_steps: Adam refinement steps of the conjugate (``"amortized"``).
-        conj_learning_rate: step size of that refinement (standardized units).
-        inner_steps: auxiliary steps per ``f`` step (``"minimax"``: ``g``; ``"gan"``:
-            the critic).
-        lam: weight ``λ`` of the W1 term (``"gan"``; eq. 7.13), in standardized units.
-        seed: seed of every random choice.
-        verbose: progress bar on stderr.
-        log_every: steps per jitted chunk and per history entry.
-
-    Returns:
-        A :class:`MongeMap`.
-
-    Raises:
-        ValueError: on bad points (NaN/inf, wrong shape, mismatched ``d``), unknown method
-            or parametrization, or non-positive sizes.
-
-    >>> import numpy as np
-    >>> rng = np.random.default_rng(0)
-    >>> x = rng.normal(size=(500, 2)); y = 2.0 * rng.normal(size=(500, 2)) + 1.0
-    >>> T = monge_map(x, y, steps=200, hidden=(16, 16))
-    >>> T.transport(x).shape
-    (500, 2)
-    """
+    """The training of :class:`MongeMapEstimator` (its docstring states the arguments)."""
     _check_settings(
         method=method,
         positive=positive,
@@ -412,24 +370,9 @@ def monge_map(
         "conj_steps": conj_steps,
         "conj_learning_rate": conj_learning_rate,
     }
-    settings = {
-        **monge_map_defaults(d, method),
-        **{k: v for k, v in given.items() if v is not None},
-    }
+    settings = monge_map_defaults(d, method) | {k: v for k, v in given.items() if v is not None}
     center, scale, data_x, data_y = _standardize(xs, ys, sx, sy)
-    cfg = Config(
-        method=method,
-        batch_size=int(settings["batch_size"]),
-        steps=int(settings["steps"]),
-        lr=float(settings["learning_rate"]),
-        aux_lr=float(settings["learning_rate"]),
-        conj_steps=int(settings["conj_steps"]),
-        conj_lr=float(settings["conj_learning_rate"]),
-        inner_steps=int(inner_steps),
-        lam=float(lam),
-        sample_x=sx,
-        sample_y=sy,
-    )
+    cfg = _config(method, settings, inner_steps, lam, (sx, sy))
     f, aux = _networks(method, d, tuple(settings["hidden"]), positive, k_f, k_aux)
     opt_f, opt_a = optimizers(cfg)
     state = SolverState(
@@ -450,6 +393,23 @@ def monge_map(
         method=method,
         history=history,
         wall_time=time.perf_counter() - start,
+    )
+
+
+def _config(method: str, settings: dict, inner_steps, lam, samplers) -> Config:
+    """The solver's configuration from the resolved settings."""
+    return Config(
+        method=method,
+        batch_size=int(settings["batch_size"]),
+        steps=int(settings["steps"]),
+        lr=float(settings["learning_rate"]),
+        aux_lr=float(settings["learning_rate"]),
+        conj_steps=int(settings["conj_steps"]),
+        conj_lr=float(settings["conj_learning_rate"]),
+        inner_steps=int(inner_steps),
+        lam=float(lam),
+        sample_x=samplers[0],
+        sample_y=samplers[1],
     )
 
 
@@ -548,15 +508,43 @@ class _ScalarCritic(eqx.Module):
 
 @register
 class MongeMapEstimator(Estimator):
-    """The Monge map ``T = ∇f`` from ``P`` to ``Q`` as a scikit-learn estimator.
+    """The Monge map ``T = ∇f`` (``f`` convex) pushing ``P`` onto ``Q``, as an estimator.
 
-    The hyper-parameters are those of :func:`monge_map` (``None``: the default of
-    :func:`monge_map_defaults` for the data's dimension). ``fit(X, Y)`` learns the map
-    from the source points (or sampler) ``X`` to the target ``Y``; ``transform`` applies
-    ``T``, ``inverse_transform`` ``T⁻¹``, ``score_samples`` the potential ``f``.
+    ``fit(X, Y)`` learns the map from the source ``X`` (points ``[n, d]`` or a sampler
+    ``sample(key, batch) -> [batch, d]``, pure JAX: fresh samples every step remove the
+    finite-sample bias) to the target ``Y`` (same ``d``); ``transform`` applies ``T``,
+    ``inverse_transform`` ``T⁻¹``, ``score_samples`` the potential ``f``.
+
+    Every training setting left ``None`` (``steps``, ``batch_size``, ``hidden``,
+    ``learning_rate``, ``conj_steps``, ``conj_learning_rate``) takes the default for the
+    dimension and method (``d > 32`` differs: wider networks and, for the amortized
+    method, more but cheaper steps).
+
+    Args:
+        method: ``"amortized"`` (default: Amos' amortized conjugate, the most accurate
+            per second in ``bench/w2.py``), ``"minimax"`` (Makkuva et al.) or ``"gan"``
+            (thesis Alg. 10 with a 1-Lipschitz critic).
+        steps: training steps of ``f``.
+        batch_size: minibatch size per step for each distribution.
+        hidden: ICNN hidden widths (also the auxiliary networks').
+        positive: non-negative weight parametrization of the ICNN, see
+            :data:`otlip.icnn.POSITIVE_PARAMETRIZATIONS`.
+        learning_rate: Adam learning rate of ``f`` (cosine decay to 5 %).
+        conj_steps: Adam refinement steps of the conjugate (``"amortized"``).
+        conj_learning_rate: step size of that refinement (standardized units).
+        inner_steps: auxiliary steps per ``f`` step (``"minimax"``: ``g``; ``"gan"``:
+            the critic).
+        lam: weight ``λ`` of the W1 term (``"gan"``; eq. 7.13), in standardized units.
+        seed: seed of every random choice.
+        verbose: progress bar on stderr.
+        log_every: steps per jitted chunk and per history entry.
 
     Attributes (after ``fit``):
         map_: the learned :class:`MongeMap`.
+
+    Raises (from ``fit``):
+        ValueError: on bad points (NaN/inf, wrong shape, mismatched ``d``), unknown method
+            or parametrization, or non-positive sizes.
 
     Example:
         >>> import numpy as np
@@ -602,7 +590,7 @@ class MongeMapEstimator(Estimator):
 
     def fit(self, X, Y) -> MongeMapEstimator:
         """Learn the map from ``X`` (points ``[n, d]`` or a sampler) to ``Y``; returns self."""
-        self.map_ = monge_map(X, Y, **self.get_params())
+        self.map_ = _fit_map(X, Y, **self.get_params())
         self.n_features_in_ = self.map_.dim
         return self
 
@@ -630,6 +618,31 @@ class MongeMapEstimator(Estimator):
     def _restore_state(self, meta, tree):
         self.map_ = MongeMap._from_state(meta, tree)
         self.n_features_in_ = self.map_.dim
+
+
+def monge_map(x, y, **params) -> MongeMap:
+    """Learn the Monge map ``T = ∇f`` (``f`` convex) pushing ``P`` onto ``Q``.
+
+    One call of ``MongeMapEstimator(**params).fit(x, y).map_``: see
+    :class:`MongeMapEstimator` for the hyper-parameters (``method``, ``steps``,
+    ``hidden``, ``learning_rate``, ``seed``, ``verbose``, ...).
+
+    Args:
+        x: source ``P``: points ``[n, d]`` or a sampler ``sample(key, batch) -> [batch, d]``.
+        y: target ``Q``: points ``[m, d]`` or a sampler, same ``d``.
+        **params: hyper-parameters of :class:`MongeMapEstimator`.
+
+    Returns:
+        A :class:`MongeMap`.
+
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.normal(size=(500, 2)); y = 2.0 * rng.normal(size=(500, 2)) + 1.0
+    >>> T = monge_map(x, y, steps=200, hidden=(16, 16))
+    >>> T.transport(x).shape
+    (500, 2)
+    """
+    return MongeMapEstimator(**params).fit(x, y).map_
 
 
 def w2_distance(
