@@ -42,6 +42,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.map_out is not None:
         path = save_array(args.map_out, est.transport(x))
         print(f"T(A) written to {path}")
+    if args.model_out is not None:
+        print(f"estimate and map written to {est.save(args.model_out)}")
     return 0
 
 
@@ -74,4 +76,9 @@ def register(subparsers) -> None:
     )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.add_argument(
+        "--model-out",
+        default=None,
+        help="save the fitted model (otlip.load reads it), e.g. model.otlip",
+    )
     p.set_defaults(func=_run)

@@ -55,6 +55,8 @@ def _run(args: argparse.Namespace) -> int:
             ax.figure.savefig(tmp, dpi=120, bbox_inches="tight")
         plt.close(ax.figure)
         print(f"wrote {args.plot}")
+    if args.model_out:
+        print(f"wrote {model.save(args.model_out)} (read it with otlip.load)")
     return 0
 
 
@@ -74,4 +76,9 @@ def register(subparsers) -> None:
     p.add_argument("--test-fraction", type=float, default=0.2, help="held-out fraction")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.add_argument(
+        "--model-out",
+        default=None,
+        help="save the fitted model (otlip.load reads it), e.g. model.otlip",
+    )
     p.set_defaults(func=_run)

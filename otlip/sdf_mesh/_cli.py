@@ -73,6 +73,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.preview is not None:
         render_preview(args.preview, m, pts, title=Path(args.input).name)
         print(f"preview written to {args.preview}")
+    if args.model_out is not None:
+        print(f"signed distance model written to {rec.model.save(args.model_out)}")
     return 0
 
 
@@ -113,4 +115,9 @@ def register(subparsers) -> None:
     p.add_argument("--hidden", default=None, help="hidden widths, e.g. 128,128,128,128")
     p.add_argument("--preview", default=None, help="write a PNG preview here")
     p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.add_argument(
+        "--model-out",
+        default=None,
+        help="save the fitted model (otlip.load reads it), e.g. model.otlip",
+    )
     p.set_defaults(func=_run)

@@ -38,6 +38,11 @@ def register(subparsers) -> None:
     p.add_argument("--steps", type=int, default=2000, help="cap on training steps")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--model-out",
+        default=None,
+        help="save the fitted model (otlip.load reads it), e.g. model.otlip",
+    )
     p.set_defaults(func=_run)
 
 
@@ -83,6 +88,8 @@ def _run(args: argparse.Namespace) -> int:
         from otlip.w1._plot import plot_potential
 
         out["plot"] = str(plot_potential(res, x, y, Path(args.plot)))
+    if args.model_out:
+        out["model"] = str(res.save(args.model_out))
     if args.json:
         print(json.dumps(out))
     else:
@@ -101,4 +108,6 @@ def _run(args: argparse.Namespace) -> int:
             )
         if args.plot:
             print(f"plot written to    {out['plot']}")
+        if args.model_out:
+            print(f"result and potential written to {out['model']}")
     return 0

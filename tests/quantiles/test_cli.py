@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+import otlip
 from otlip.cli import main
 from otlip.datasets import gaussian_mixture
 
@@ -23,10 +24,15 @@ def test_cli_writes_plot_and_prints_coverage(tmp_path, capsys):
             "--method",
             "discrete",
             "--quiet",
+            "--model-out",
+            str(tmp_path / "mix.otlip"),
         ]
     )
     text = capsys.readouterr().out
     assert rc == 0
+    # the saved model ranks points as the fitted one did: its regions cover the same
+    model = otlip.load(tmp_path / "mix.otlip")
+    assert model.method == "discrete" and model.rank(y[:10]).shape == (10,)
     assert out.is_file() and out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     lines = [ln for ln in text.splitlines() if "tau = " in ln]
     assert len(lines) == 2

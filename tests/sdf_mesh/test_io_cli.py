@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import trimesh
 
+import otlip
 from otlip.cli import main
 from otlip.sdf_mesh import Sphere, load_mesh, load_point_cloud
 from otlip.sdf_mesh._cli import _export
@@ -82,8 +83,18 @@ def test_cli_mesh(tmp_path, capsys):
     hidden = ",".join(str(h) for h in FAST["hidden"])
     args = ["mesh", str(src), "-o", str(out), "--resolution", "64", "--preview", str(png)]
     args += ["--steps", str(FAST["steps"]), "--hidden", hidden, "--quiet"]
-    args += ["--preset", "detail", "--outlier-radius", "0"]
+    args += [
+        "--preset",
+        "detail",
+        "--outlier-radius",
+        "0",
+        "--model-out",
+        str(tmp_path / "f.otlip"),
+    ]
     assert main(args) == 0
+    # the saved field is positive inside the ball and negative far out, as fitted
+    field = otlip.load(tmp_path / "f.otlip").score_samples([[0.0, 0.0, 0.0], [3.0, 3.0, 3.0]])
+    assert field[0] > 0 > field[1]
     mesh = load_mesh(out)
     assert mesh.is_watertight
     # A unit ball: the mesh encloses 4/3 pi within 10 % at this coarse resolution.
