@@ -83,14 +83,8 @@ def test_cli_mesh(tmp_path, capsys):
     hidden = ",".join(str(h) for h in FAST["hidden"])
     args = ["mesh", str(src), "-o", str(out), "--resolution", "64", "--preview", str(png)]
     args += ["--steps", str(FAST["steps"]), "--hidden", hidden, "--quiet"]
-    args += [
-        "--preset",
-        "detail",
-        "--outlier-radius",
-        "0",
-        "--model-out",
-        str(tmp_path / "f.otlip"),
-    ]
+    args += ["--preset", "detail", "--outlier-radius", "0"]
+    args += ["--model-out", str(tmp_path / "f.otlip")]
     assert main(args) == 0
     # the saved field is positive inside the ball and negative far out, as fitted
     field = otlip.load(tmp_path / "f.otlip").score_samples([[0.0, 0.0, 0.0], [3.0, 3.0, 3.0]])

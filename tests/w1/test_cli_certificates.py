@@ -10,6 +10,7 @@ import jax
 import numpy as np
 import pytest
 
+import otlip
 from otlip.cli import main
 from otlip.w1 import (
     LipschitzMLP,
@@ -38,10 +39,15 @@ def test_cli_end_to_end(tmp_path, capsys):
             str(out_png),
             "--json",
             "--quiet",
+            "--model-out",
+            str(tmp_path / "w1.otlip"),
         ]
     )
     assert code == 0
     res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    # the saved result carries the estimate and the potential that gave it
+    saved = otlip.load(res["model"])
+    assert saved.distance == res["w1"] and saved.potential(x[:3]).shape == (3,)
     assert abs(res["relative_error"]) < 1e-2  # the accuracy goal: 1 % against POT's exact W1
     assert res["w1"] <= res["exact"] * (1 + 1e-4)
     assert out_png.stat().st_size > 10_000  # a real image was written atomically
