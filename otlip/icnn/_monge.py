@@ -325,54 +325,20 @@ def monge_map_defaults(d: int, method: str = "amortized") -> dict:
     return out
 
 
-def _fit_map(
-    x: np.ndarray | Callable,
-    y: np.ndarray | Callable,
-    *,
-    method: str = "amortized",
-    steps: int | None = None,
-    batch_size: int | None = None,
-    hidden: tuple[int, ...] | None = None,
-    positive: str = "softplus",
-    learning_rate: float | None = None,
-    conj_steps: int | None = None,
-    conj_learning_rate: float | None = None,
-    inner_steps: int = 5,
-    lam: float = 10.0,
-    seed: int = 0,
-    verbose: bool = False,
-    log_every: int = 100,
-) -> MongeMap:
-    """The training of :class:`MongeMapEstimator` (its docstring states the arguments)."""
-    _check_settings(
-        method=method,
-        positive=positive,
-        steps=steps,
-        batch_size=batch_size,
-        log_every=log_every,
-        inner_steps=inner_steps,
-        conj_steps=conj_steps,
-        learning_rate=learning_rate,
-        conj_learning_rate=conj_learning_rate,
-        lam=lam,
-    )
-    key = jax.random.key(seed)
+def _fit_map(x, y, params: dict) -> MongeMap:
+    """The training of :class:`MongeMapEstimator` (its docstring states the ``params``)."""
+    _check_settings(**{k: v for k, v in params.items() if k not in ("hidden", "seed", "verbose")})
+    method, positive = params["method"], params["positive"]
+    key = jax.random.key(params["seed"])
     k_px, k_py, k_f, k_aux, k_train = jax.random.split(key, 5)
     xs, sx = _prepare(x, "x", k_px, 4096)
     ys, sy = _prepare(y, "y", k_py, 4096)
     check_same_dim(xs, ys, "x", "y")
     d = xs.shape[1]
-    given = {
-        "steps": steps,
-        "batch_size": batch_size,
-        "hidden": hidden,
-        "learning_rate": learning_rate,
-        "conj_steps": conj_steps,
-        "conj_learning_rate": conj_learning_rate,
-    }
+    given = {k: params[k] for k in _DEFAULTED}
     settings = monge_map_defaults(d, method) | {k: v for k, v in given.items() if v is not None}
     center, scale, data_x, data_y = _standardize(xs, ys, sx, sy)
-    cfg = _config(method, settings, inner_steps, lam, (sx, sy))
+    cfg = _config(method, settings, params["inner_steps"], params["lam"], (sx, sy))
     f, aux = _networks(method, d, tuple(settings["hidden"]), positive, k_f, k_aux)
     opt_f, opt_a = optimizers(cfg)
     state = SolverState(
@@ -383,7 +349,13 @@ def _fit_map(
     )
     start = time.perf_counter()
     state, history = _train(
-        state, (data_x, data_y), (center, scale), cfg, k_train, int(log_every), verbose
+        state,
+        (data_x, data_y),
+        (center, scale),
+        cfg,
+        k_train,
+        int(params["log_every"]),
+        params["verbose"],
     )
     return MongeMap(
         potential_net=state.f,
@@ -394,6 +366,10 @@ def _fit_map(
         history=history,
         wall_time=time.perf_counter() - start,
     )
+
+
+# The settings whose None means "the default for the dimension and method".
+_DEFAULTED = ("steps", "batch_size", "hidden", "learning_rate", "conj_steps", "conj_learning_rate")
 
 
 def _config(method: str, settings: dict, inner_steps, lam, samplers) -> Config:
@@ -590,7 +566,7 @@ class MongeMapEstimator(Estimator):
 
     def fit(self, X, Y) -> MongeMapEstimator:
         """Learn the map from ``X`` (points ``[n, d]`` or a sampler) to ``Y``; returns self."""
-        self.map_ = _fit_map(X, Y, **self.get_params())
+        self.map_ = _fit_map(X, Y, self.get_params())
         self.n_features_in_ = self.map_.dim
         return self
 
