@@ -19,6 +19,7 @@ import pytest
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV
+from sklearn.utils import estimator_checks
 
 import otlip
 from otlip.datasets import banana, conditional_banana, toy_gaussians
@@ -131,6 +132,27 @@ def fitted():
         assert fit(model) is model  # fit returns self
         models[name] = model
     return models
+
+
+# scikit-learn's own checks of the constructor contract (those that need no fit on its
+# generic data): verbatim parameters, nothing else set in __init__, any value accepted
+# until fit, get_params / set_params round trips, clone, repr.
+SKLEARN_CHECKS = (
+    "check_no_attributes_set_in_init",
+    "check_parameters_default_constructible",
+    "check_do_not_raise_errors_in_init_or_set_params",
+    "check_get_params_invariance",
+    "check_set_params",
+    "check_estimator_cloneable",
+    "check_estimator_repr",
+)
+
+
+@pytest.mark.parametrize("check", SKLEARN_CHECKS)
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_scikit_learn_constructor_checks(name, check):
+    estimator = CASES[name][0]()
+    getattr(estimator_checks, check)(type(estimator).__name__, estimator)
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
