@@ -26,6 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
+from otlip._batching import fixed_batches, next_power_of_two, padded_apply
 from otlip._estimator import Estimator
 from otlip._persist import register, save
 from otlip._progress import progress_bar
@@ -89,16 +90,8 @@ def _inverse_batch(f, aux, u, n_steps: int, lr: float, method: str):
 
 def _batched(fn, points: np.ndarray) -> np.ndarray:
     # fixed-size chunks (the last one padded) so that one compilation serves any n
-    n = points.shape[0]
-    size = min(_EVAL_BATCH, 1 << max(0, math.ceil(math.log2(max(n, 1)))))
-    out = []
-    for i in range(0, n, size):
-        chunk = points[i : i + size]
-        pad = size - chunk.shape[0]
-        if pad:
-            chunk = np.concatenate([chunk, np.zeros((pad, points.shape[1]), points.dtype)])
-        out.append(np.asarray(fn(jnp.asarray(chunk)))[: size - pad])
-    return np.concatenate(out, axis=0)
+    size = min(_EVAL_BATCH, next_power_of_two(points.shape[0]))
+    return padded_apply(fn, points, fixed_batches(points.shape[0], size), pad="zeros")[0]
 
 
 @register

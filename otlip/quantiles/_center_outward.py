@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from otlip._batching import fixed_batches, padded_apply
 from otlip._estimator import Estimator
 from otlip._persist import register
 from otlip._validation import check_points, check_probability
@@ -389,21 +390,14 @@ def _batched_grad_impl(net, z):
     return batch_gradients(net, z)
 
 
-def _batched_grad(net, z: jax.Array, chunk: int = 4096) -> jax.Array:
+def _batched_grad(net, z: jax.Array, chunk: int = 4096) -> np.ndarray:
     # Fixed-size chunks (the last one zero-padded): one compilation for any number of points.
     return padded_map(lambda part: _batched_grad_impl(net, part), z, chunk)
 
 
-def padded_map(fn, z: jax.Array, chunk: int) -> jax.Array:
+def padded_map(fn, z, chunk: int) -> np.ndarray:
     """Apply ``fn`` to ``z [m, d]`` in zero-padded chunks of exactly ``chunk`` rows."""
     m = z.shape[0]
     if m == 0:
-        return jnp.zeros((0, z.shape[1]), z.dtype)
-    outs = []
-    for s in range(0, m, chunk):
-        part = z[s : s + chunk]
-        k = part.shape[0]
-        if k < chunk:
-            part = jnp.concatenate([part, jnp.zeros((chunk - k, z.shape[1]), z.dtype)], axis=0)
-        outs.append(fn(part)[:k])
-    return jnp.concatenate(outs, axis=0)
+        return np.zeros((0, z.shape[1]), z.dtype)
+    return padded_apply(fn, z, fixed_batches(m, chunk), pad="zeros")[0]

@@ -35,6 +35,8 @@ import trimesh
 from scipy import ndimage
 from skimage.measure import marching_cubes
 
+from otlip._batching import descending_batches, padded_apply
+
 __all__ = ["LevelSetGrid", "evaluate_grid", "mesh_from_grid", "mesh_from_sdf"]
 
 # Boxes that share a face, an edge or a corner: two nodes joined by a grid edge always
@@ -127,17 +129,6 @@ def _stand_ins(level: float, step: float) -> tuple[np.float32, np.float32]:
     return below, above
 
 
-def _batches(m: int) -> list[tuple[int, int, int]]:
-    """``(start, stop, size)`` batches covering ``m`` points (``size`` includes padding)."""
-    out, start = [], 0
-    while start < m:
-        left = m - start
-        size = next((s for s in _BATCH_SIZES if s <= left), _BATCH_SIZES[-1])
-        out.append((start, min(m, start + size), size))
-        start += size
-    return out
-
-
 def _node_points(flat: np.ndarray, shape, lo: np.ndarray, spacing: np.ndarray) -> np.ndarray:
     """float32 coordinates ``[m, 3]`` of the nodes with C-order flat indices ``flat`` ``[m]``."""
     return (lo + np.stack(np.unravel_index(flat, shape), axis=1) * spacing).astype(np.float32)
@@ -145,19 +136,13 @@ def _node_points(flat: np.ndarray, shape, lo: np.ndarray, spacing: np.ndarray) -
 
 def _evaluate(fn: Callable, points: np.ndarray) -> np.ndarray:
     """``fn`` on ``[m, 3]`` float32 points in padded batches; returns ``[m]`` float32."""
-    out = np.empty((points.shape[0],), dtype=np.float32)
-    for start, stop, size in _batches(points.shape[0]):
-        chunk = points[start:stop]
-        if size > chunk.shape[0]:
-            pad = np.repeat(chunk[-1:], size - chunk.shape[0], axis=0)
-            chunk = np.concatenate([chunk, pad], axis=0)
-        vals = np.asarray(fn(chunk), dtype=np.float32).reshape(-1)
-        if vals.shape[0] != size:
-            raise ValueError(
-                f"`fn` must map points [n, 3] to values [n]; got {vals.shape[0]} values "
-                f"for {size} points"
-            )
-        out[start:stop] = vals[: stop - start]
+    m = points.shape[0]
+    if m == 0:
+        return np.empty((0,), dtype=np.float32)
+    (vals,) = padded_apply(fn, points, descending_batches(m, _BATCH_SIZES))
+    if vals.size != m:
+        raise ValueError(f"`fn` must map points [n, 3] to values [n]; got {vals.shape} for {m}")
+    out = vals.astype(np.float32, copy=False).reshape(m)
     if not np.all(np.isfinite(out)):
         raise ValueError("`fn` returned non-finite values (NaN or inf) on the grid")
     return out

@@ -23,6 +23,7 @@ import numpy as np
 import optax
 from scipy.spatial import cKDTree
 
+from otlip._batching import next_power_of_two, padded_apply, power_of_two_batches
 from otlip._estimator import Estimator
 from otlip._persist import register
 from otlip._progress import progress_bar
@@ -166,11 +167,6 @@ def _optimizer(learning_rate, total_steps):
         return learning_rate * (0.01 + 0.99 * 0.5 * (1.0 + jnp.cos(jnp.pi * frac)))
 
     return optax.adam(schedule)
-
-
-def _bucket(n: int) -> int:
-    """The power of two ``>= n``: fits on 1,100 or 2,000 points share one compilation."""
-    return 1 << max(0, n - 1).bit_length()
 
 
 def _pad_rows(a, rows: int) -> jax.Array:
@@ -468,7 +464,8 @@ class OneClassSDF(Estimator):
             n_pool_batch=n_pool_batch,
         )
         consts = (
-            _pad_rows(jnp.asarray(norm(X)), _bucket(n)),
+            # a power of two of rows: fits on 1,100 or 2,000 points share one compilation
+            _pad_rows(jnp.asarray(norm(X)), next_power_of_two(n)),
             jnp.int32(n),
             pool_n,
             jnp.int32(n_pool),
@@ -573,25 +570,16 @@ class OneClassSDF(Estimator):
         X = check_points(X, name, dim=self.n_features_in_, dtype=np.float64)
         return self._norm(X)
 
-    def _batched(self, fn, Xn: np.ndarray, n_out: int):
+    @staticmethod
+    def _batched(fn, Xn: np.ndarray) -> tuple[np.ndarray, ...]:
         """Apply a jitted function in power-of-two padded batches (few compilations)."""
-        n = Xn.shape[0]
-        outs = []
-        step = 16384  # larger batches fault in fresh activation memory at every call
-        for start in range(0, n, step):
-            chunk = Xn[start : start + step]
-            size = 1 << max(0, int(np.ceil(np.log2(max(chunk.shape[0], 1)))))
-            size = min(size, step)
-            pad = np.concatenate([chunk, np.repeat(chunk[-1:], size - chunk.shape[0], axis=0)])
-            res = fn(jnp.asarray(pad))
-            res = res if isinstance(res, tuple) else (res,)
-            outs.append(tuple(np.asarray(r)[: chunk.shape[0]] for r in res))
-        return tuple(np.concatenate([o[i] for o in outs]) for i in range(n_out))
+        # larger batches than 16,384 fault in fresh activation memory at every call
+        return padded_apply(fn, Xn, power_of_two_batches(Xn.shape[0], 16384))
 
     def score_samples(self, X) -> np.ndarray:
         """Signed distance estimate ``[n]`` in data units (positive inside the support)."""
         Xn = self._prep(X)
-        (f,) = self._batched(self._f, Xn, 1)
+        (f,) = self._batched(self._f, Xn)
         return (f.astype(np.float64) * self._norm.scale).astype(np.float32)
 
     def decision_function(self, X) -> np.ndarray:
@@ -605,7 +593,7 @@ class OneClassSDF(Estimator):
     def score_and_gradient(self, X) -> tuple[np.ndarray, np.ndarray]:
         """Scores ``[n]`` and input gradients ``[n, d]`` (norms ≤ 1 by construction)."""
         Xn = self._prep(X)
-        f, g = self._batched(self._fg, Xn, 2)
+        f, g = self._batched(self._fg, Xn)
         return (f.astype(np.float64) * self._norm.scale).astype(np.float32), g
 
     def sdf_fn(self):

@@ -40,6 +40,7 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 from scipy import stats
 
+from otlip._batching import bucket
 from otlip._estimator import Estimator
 from otlip._persist import register, save
 from otlip._progress import progress_bar
@@ -205,14 +206,6 @@ class W1Result:
 # ----------------------------------------------------------------------------- layout
 
 
-def _bucket(n: int) -> int:
-    """Round ``n`` up to ``2^k`` or ``3 · 2^(k-1)``: nearby sizes share one compiled program."""
-    if n <= 8:
-        return n
-    p = 1 << (n - 1).bit_length()
-    return 3 * p // 4 if 3 * p // 4 >= n else p
-
-
 def _layout(points, weights, perm, n_dev, batch_per_fold_dev):
     """Shuffle by ``perm``, split into 2 folds and lay out as ``[2, D, nl, d]`` with
     zero-weight padding.
@@ -223,7 +216,7 @@ def _layout(points, weights, perm, n_dev, batch_per_fold_dev):
     n, d = points.shape
     points, weights = points[perm], weights[perm]
     sizes = ((n + 1) // 2, n // 2)
-    per_dev = _bucket(math.ceil(sizes[0] / n_dev))
+    per_dev = bucket(math.ceil(sizes[0] / n_dev))
     if batch_per_fold_dev >= per_dev:
         bl = nl = per_dev
     else:
