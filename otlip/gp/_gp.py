@@ -571,8 +571,8 @@ class DistributionGP(_SinkhornGP):
         y_mean, y_std = float(y.mean()), float(y.std()) or 1.0
         dtype = np.asarray(batch.points).dtype
         ys = jnp.asarray(((y - y_mean) / y_std)[:, None].astype(dtype))
-        self.y_mean_, self.y_std_ = y_mean, y_std
         self._fit_joint(batch, ys, 0.0, "DistributionGP.fit")
+        self.y_mean_, self.y_std_ = y_mean, y_std
         return self
 
     @property
