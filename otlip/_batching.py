@@ -38,7 +38,7 @@ def bucket(n: int) -> int:
     """``n`` rounded up to ``2^k`` or ``3 · 2^(k-1)`` (sizes up to 8 kept): nearby sizes
     share one compiled program, and at most a third of the rows are padding.
 
-    >>> bucket(5), bucket(1000), bucket(1600)
+    >>> bucket(5), bucket(1000), bucket(1100)
     (5, 1024, 1536)
     """
     if n <= 8:

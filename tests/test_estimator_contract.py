@@ -287,6 +287,7 @@ def test_grid_search_over_a_hyper_parameter_of_center_outward():
     )
 
 
+@pytest.mark.slow  # five GP fits, each compiling its own shapes (about 40 s on 2 cores)
 def test_grid_search_over_a_hyper_parameter_of_distribution_gp():
     search = GridSearchCV(
         DistributionGP(steps=3, seed=0), {"n_reference": [2, 4]}, cv=2, error_score="raise"

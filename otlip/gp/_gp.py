@@ -451,7 +451,8 @@ class _SinkhornGP(Estimator):
         # A concrete skeleton (gpjax's Dataset cannot be traced by eval_shape); its
         # factorisation of an [n, n] Gram is what predict costs anyway.
         zeros = jnp.zeros((n, q), dtype), jnp.zeros((n, 1), dtype)
-        posterior_like = self._model(1.0, dtype, n).condition(_dataset(*zeros))
+        with _float32_ok():
+            posterior_like = self._model(1.0, dtype, n).condition(_dataset(*zeros))
         history = (np.zeros(k), np.zeros((k, q, d), dtype), np.zeros((k, q), dtype), np.zeros(k))
         return {"embedding_": embedding, "posterior_": posterior_like, "history_": history}
 

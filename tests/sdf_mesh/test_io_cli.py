@@ -86,9 +86,9 @@ def test_cli_mesh(tmp_path, capsys):
     args += ["--preset", "detail", "--outlier-radius", "0"]
     args += ["--model-out", str(tmp_path / "f.otlip")]
     assert main(args) == 0
-    # the saved field is positive inside the ball and negative far out, as fitted
-    field = otlip.load(tmp_path / "f.otlip").score_samples([[0.0, 0.0, 0.0], [3.0, 3.0, 3.0]])
-    assert field[0] > 0 > field[1]
+    # the saved field is highest on the sampled sphere, far lower three radii out
+    field = otlip.load(tmp_path / "f.otlip").score_samples
+    assert field(pts).min() > field(np.array([[3.0, 3.0, 3.0]]))[0] + 1.0
     mesh = load_mesh(out)
     assert mesh.is_watertight
     # A unit ball: the mesh encloses 4/3 pi within 10 % at this coarse resolution.
