@@ -7,6 +7,8 @@ import time
 
 import numpy as np
 
+from otlip._io import add_model_out
+
 
 def _run(args: argparse.Namespace) -> int:
     from otlip._io import atomic_path
@@ -76,7 +78,7 @@ def register(subparsers) -> None:
     p.add_argument("train", help="training clouds with targets `y` (.npz)")
     p.add_argument("--predict", default=None, help="clouds to predict (.npz; `y` optional)")
     p.add_argument("-o", "--output", default=None, help="predictions as CSV (mean, variance)")
-    p.add_argument("--model-out", default=None, help="save the fitted model, e.g. gp.otlip")
+    add_model_out(p)
     p.add_argument(
         "--kernel", default="rbf", choices=("rbf", "exponential", "matern32", "matern52")
     )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from otlip._io import add_model_out
+
 __all__ = ["register"]
 
 
@@ -76,9 +78,5 @@ def register(subparsers) -> None:
     )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true", help="no progress output")
-    p.add_argument(
-        "--model-out",
-        default=None,
-        help="save the fitted model (otlip.load reads it), e.g. model.otlip",
-    )
+    add_model_out(p)
     p.set_defaults(func=_run)

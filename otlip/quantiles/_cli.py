@@ -6,6 +6,7 @@ import argparse
 
 import numpy as np
 
+from otlip._io import add_model_out
 from otlip._validation import check_probability
 
 
@@ -76,9 +77,5 @@ def register(subparsers) -> None:
     p.add_argument("--test-fraction", type=float, default=0.2, help="held-out fraction")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true", help="no progress output")
-    p.add_argument(
-        "--model-out",
-        default=None,
-        help="save the fitted model (otlip.load reads it), e.g. model.otlip",
-    )
+    add_model_out(p)
     p.set_defaults(func=_run)

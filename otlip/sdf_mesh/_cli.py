@@ -6,6 +6,8 @@ import argparse
 import time
 from pathlib import Path
 
+from otlip._io import add_model_out
+
 __all__ = ["register"]
 
 
@@ -115,9 +117,5 @@ def register(subparsers) -> None:
     p.add_argument("--hidden", default=None, help="hidden widths, e.g. 128,128,128,128")
     p.add_argument("--preview", default=None, help="write a PNG preview here")
     p.add_argument("--quiet", action="store_true", help="no progress output")
-    p.add_argument(
-        "--model-out",
-        default=None,
-        help="save the fitted model (otlip.load reads it), e.g. model.otlip",
-    )
+    add_model_out(p)
     p.set_defaults(func=_run)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from otlip._io import load_points
+from otlip._io import add_model_out, load_points
 from otlip._validation import check_same_dim
 
 # POT's exact solver stores the n × m cost matrix (float64) and scales roughly
@@ -38,11 +38,7 @@ def register(subparsers) -> None:
     p.add_argument("--steps", type=int, default=2000, help="cap on training steps")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument(
-        "--model-out",
-        default=None,
-        help="save the fitted model (otlip.load reads it), e.g. model.otlip",
-    )
+    add_model_out(p)
     p.set_defaults(func=_run)
 
 
