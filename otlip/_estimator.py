@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,10 @@ class Estimator(BaseEstimator):
 
         self._check_fitted()
         return save(self, path)
+
+    def _loading(self) -> contextlib.AbstractContextManager:
+        """Context of :func:`otlip.load` while it rebuilds the fitted state."""
+        return contextlib.nullcontext()
 
     # The three methods below are the model's persistence, per class.
     def _saved_state(self) -> tuple[dict[str, Any], Any]:

@@ -235,7 +235,8 @@ def load(path: str | os.PathLike):
         )
         return cls._from_state(meta, tree)
     estimator = cls(**_decode(header["params"]))
-    like = estimator._state_like(meta)
-    tree = eqx.tree_deserialise_leaves(io.BytesIO(data), like, filter_spec=_read_leaf)
-    estimator._restore_state(meta, tree)
+    with estimator._loading():
+        like = estimator._state_like(meta)
+        tree = eqx.tree_deserialise_leaves(io.BytesIO(data), like, filter_spec=_read_leaf)
+        estimator._restore_state(meta, tree)
     return estimator

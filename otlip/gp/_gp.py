@@ -325,7 +325,8 @@ class _SinkhornGP(Estimator):
         )
         emb = _embed_solve(joint.embedding, batch, None).potentials
         self.embedding_ = joint.embedding
-        self.posterior_ = joint.model.condition(_dataset(emb, ys))
+        with _float32_ok():  # float32 clouds are the documented default
+            self.posterior_ = joint.model.condition(_dataset(emb, ys))
         self.history_ = history
         self.n_features_in_ = batch.dim
 
@@ -436,6 +437,9 @@ class _SinkhornGP(Estimator):
     def _saved_targets(self) -> dict:
         return {}
 
+    def _loading(self):
+        return _float32_ok()  # rebuilding gpjax's Datasets of float32 embeddings
+
     def _state_like(self, meta):
         dtype = np.dtype(meta["dtype"])
         n, q, d, k = meta["n_train"], meta["n_reference"], meta["n_features_in_"], meta["n_history"]
@@ -451,8 +455,7 @@ class _SinkhornGP(Estimator):
         # A concrete skeleton (gpjax's Dataset cannot be traced by eval_shape); its
         # factorisation of an [n, n] Gram is what predict costs anyway.
         zeros = jnp.zeros((n, q), dtype), jnp.zeros((n, 1), dtype)
-        with _float32_ok():
-            posterior_like = self._model(1.0, dtype, n).condition(_dataset(*zeros))
+        posterior_like = self._model(1.0, dtype, n).condition(_dataset(*zeros))
         history = (np.zeros(k), np.zeros((k, q, d), dtype), np.zeros((k, q), dtype), np.zeros(k))
         return {"embedding_": embedding, "posterior_": posterior_like, "history_": history}
 
