@@ -204,12 +204,19 @@ def load(path: str | os.PathLike):
         header = json.loads(line)
     except ValueError as exc:
         raise ValueError(f"`path`: the header of {p} is unreadable (truncated file?)") from exc
+    if not isinstance(header, dict):
+        raise ValueError(f"`path`: the header of {p} is not a JSON object")
     version = header.get("format")
     if version != FORMAT_VERSION:
         raise ValueError(
             f"`path`: {p} uses model format {version!r} (otlip "
             f"{header.get('otlip_version', '?')}); this otlip reads format {FORMAT_VERSION}"
         )
+    missing = [
+        k for k in ("class", "params", "meta", "payload_bytes", "payload_sha256") if k not in header
+    ]
+    if missing:
+        raise ValueError(f"`path`: the header of {p} lacks {missing}")
     # The class registers itself when its package is imported.
     name = str(header.get("class", ""))
     package = name.rsplit(".", 1)[0]

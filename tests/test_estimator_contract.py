@@ -269,6 +269,12 @@ def test_bad_model_files_get_clear_errors(fitted, tmp_path):
         )
         with pytest.raises(error, match=match):
             otlip.load(tmp_path / "edit.otlip")
+    without_meta = {k: v for k, v in json.loads(header).items() if k != "meta"}
+    (tmp_path / "edit.otlip").write_bytes(
+        b"\n".join([magic, json.dumps(without_meta).encode(), payload])
+    )
+    with pytest.raises(ValueError, match=r"lacks \['meta'\]"):
+        otlip.load(tmp_path / "edit.otlip")
 
 
 def test_grid_search_over_a_hyper_parameter_of_center_outward():
