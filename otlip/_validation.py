@@ -12,12 +12,26 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = [
+    "check_int",
     "check_points",
     "check_probability",
     "check_same_dim",
     "check_weights",
     "parse_widths",
 ]
+
+
+def check_int(value, name: str, low: int) -> None:
+    """Raise a ``ValueError`` naming ``name`` unless ``value`` is a whole number ``>= low``.
+
+    >>> check_int(3, "steps", 1)
+    >>> check_int(0, "steps", 1)
+    Traceback (most recent call last):
+    ...
+    ValueError: `steps` must be an int >= 1, got 0
+    """
+    if int(value) != value or value < low:
+        raise ValueError(f"`{name}` must be an int >= {low}, got {value}")
 
 
 def check_points(

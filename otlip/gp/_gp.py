@@ -30,6 +30,7 @@ from otlip._estimator import Estimator
 from otlip._persist import register
 from otlip._precision import full_precision
 from otlip._progress import progress_bar
+from otlip._validation import check_int
 from otlip.gp._clouds import CloudBatch, pad_clouds
 from otlip.gp._sinkhorn import SinkhornEmbedding
 
@@ -265,10 +266,8 @@ class _SinkhornGP(Estimator):
     def _check(self):
         if self.kernel not in _KERNELS:
             raise ValueError(f"`kernel` must be one of {sorted(_KERNELS)}, got {self.kernel!r}")
-        for name, low in (("n_reference", 1), ("steps", 0)):
-            value = getattr(self, name)
-            if int(value) != value or value < low:
-                raise ValueError(f"`{name}` must be an int >= {low}, got {value}")
+        check_int(self.n_reference, "n_reference", 1)
+        check_int(self.steps, "steps", 0)
         for name in ("epsilon", "init_radius", "tol", "threshold"):
             v = getattr(self, name)
             if not (math.isfinite(v) and v > 0):

@@ -26,7 +26,7 @@ import numpy as np
 
 from otlip._estimator import Estimator
 from otlip._persist import register
-from otlip._validation import check_points, check_probability
+from otlip._validation import check_int, check_points, check_probability
 from otlip.quantiles._center_outward import Calibration, _scalar_level, padded_map
 from otlip.quantiles._discrete import exact_assignment
 from otlip.quantiles._neural import (
@@ -162,10 +162,8 @@ class ConditionalCenterOutward(Estimator):
 
     def _config(self) -> NeuralConfig:
         """The validated hyper-parameters."""
-        if int(self.context) != self.context or self.context < 1:
-            raise ValueError(f"`context` must be an int >= 1, got {self.context}")
-        if int(self.window) != self.window or self.window < 4:
-            raise ValueError(f"`window` must be an int >= 4, got {self.window}")
+        check_int(self.context, "context", 1)
+        check_int(self.window, "window", 4)
         if self.calibration not in CALIBRATIONS:
             raise ValueError(
                 f"`calibration` must be one of {CALIBRATIONS}, got {self.calibration!r}"

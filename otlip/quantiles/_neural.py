@@ -29,6 +29,7 @@ from scipy.stats import special_ortho_group
 
 from otlip._precision import full_precision
 from otlip._progress import progress_bar
+from otlip._validation import check_int
 from otlip.icnn import ICNN, batch_gradients
 from otlip.quantiles._discrete import exact_assignment
 from otlip.quantiles._uniform import ball_grid
@@ -93,8 +94,7 @@ def neural_config(
         ("max_assign", max_assign),
         ("passes", passes),
     ):
-        if int(val) != val or val < 1:
-            raise ValueError(f"`{name}` must be an int >= 1, got {val}")
+        check_int(val, name, 1)
     if not learning_rate > 0:
         raise ValueError(f"`learning_rate` must be > 0, got {learning_rate}")
     return NeuralConfig(

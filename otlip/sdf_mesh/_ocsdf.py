@@ -27,7 +27,7 @@ from otlip._batching import next_power_of_two, padded_apply, power_of_two_batche
 from otlip._estimator import Estimator
 from otlip._persist import register
 from otlip._progress import progress_bar
-from otlip._validation import check_points
+from otlip._validation import check_int, check_points
 from otlip.w1 import LipschitzMLP, freeze, hkr_loss
 
 __all__ = ["OneClassSDF", "certified_auroc", "far_negatives", "newton_negatives"]
@@ -400,9 +400,7 @@ class OneClassSDF(Estimator):
             "margin_k",
             "bjorck_iters",
         ):
-            value = getattr(self, name)
-            if int(value) != value or value < 1:
-                raise ValueError(f"`{name}` must be an int >= 1, got {value}")
+            check_int(getattr(self, name), name, 1)
         if not 0.0 <= self.far_fraction < 1.0:
             raise ValueError(f"`far_fraction` must lie in [0, 1), got {self.far_fraction}")
         if not self.far_radius > 1.0:

@@ -44,7 +44,7 @@ from otlip._batching import bucket
 from otlip._estimator import Estimator
 from otlip._persist import register, save
 from otlip._progress import progress_bar
-from otlip._validation import check_points, check_same_dim, check_weights
+from otlip._validation import check_int, check_points, check_same_dim, check_weights
 from otlip.w1._layers import BjorckDense, LipschitzMLP, freeze, materialize
 
 __all__ = ["KRPotential", "TrainingHistory", "W1Potential", "W1Result", "w1_distance"]
@@ -661,11 +661,9 @@ class W1Potential(Estimator):
             ("patience", 1),
             ("n_decay", 0),
         ):
-            value = getattr(self, name)
-            if int(value) != value or value < low:
-                raise ValueError(f"`{name}` must be an int >= {low}, got {value}")
-        if self.chunk is not None and (int(self.chunk) != self.chunk or self.chunk < 1):
-            raise ValueError(f"`chunk` must be an int >= 1 or None, got {self.chunk}")
+            check_int(getattr(self, name), name, low)
+        if self.chunk is not None:
+            check_int(self.chunk, "chunk", 1)
         for name in ("learning_rate", "rtol"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
