@@ -153,7 +153,7 @@ def whole_fit(n: int, m: int):
     print(
         f"fit: {t:.1f} s including compilation, {len(hist.loss) - 1} L-BFGS iterations, "
         f"NLL {hist.loss[0]:.1f} -> {hist.loss[-1]:.1f}, mean Sinkhorn iterations per cloud "
-        f"{hist.sinkhorn_iters[0]:.0f} -> {hist.sinkhorn_iters[-1]:.0f} (goal ≤ 120 s)"
+        f"{hist.metrics["sinkhorn_iters"][0]:.0f} -> {hist.metrics["sinkhorn_iters"][-1]:.0f} (goal ≤ 120 s)"
     )
     return t
 

@@ -15,6 +15,7 @@ __version__ = "0.1.0"
 
 _EXPORTS: dict[str, tuple[str, ...]] = {
     "otlip._persist": ("load",),
+    "otlip._train": ("TrainingHistory",),
     "otlip.w1": (
         "BjorckDense",
         "SpectralDense",
@@ -80,6 +81,9 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
 if TYPE_CHECKING:  # the names as type checkers and IDEs see them
     from otlip._persist import (
         load,
+    )
+    from otlip._train import (
+        TrainingHistory,
     )
     from otlip.gp import (
         DistributionGP,

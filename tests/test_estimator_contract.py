@@ -222,7 +222,8 @@ def test_results_with_a_network_save_and_load(fitted, tmp_path):
     assert isinstance(again, W1Result)
     for name in ("distance", "heldout_ci", "pvalue", "n_steps", "converged"):
         assert getattr(again, name) == getattr(result, name), name
-    np.testing.assert_array_equal(again.history.objective, result.history.objective)
+    np.testing.assert_array_equal(again.history.loss, result.history.loss)
+    assert again.history.learning_rate.dtype == result.history.learning_rate.dtype
     np.testing.assert_array_equal(again.potential(X_SDF_NEW), result.potential(X_SDF_NEW))
 
 

@@ -15,7 +15,6 @@ from otlip.gp._clouds import CloudBatch, pad_clouds
 from otlip.gp._gp import (
     DistributionGP,
     DistributionGPClassifier,
-    FitHistory,
     GPPrediction,
 )
 from otlip.gp._io import load_clouds, save_clouds
@@ -28,7 +27,6 @@ __all__ = [
     "DistributionGP",
     "DistributionGPClassifier",
     "EmbeddingOutput",
-    "FitHistory",
     "GPPrediction",
     "KernelRidge",
     "MMDKernel",

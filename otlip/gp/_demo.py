@@ -50,9 +50,9 @@ def run(out_dir: Path, *, verbose: bool) -> list[Path]:
     norm = plt.Normalize(ys.min(), ys.max())
     for c, yv in zip(data.clouds[:50], ys):
         ax.scatter(c[:, 0], c[:, 1], s=3, color=plt.cm.viridis(norm(yv)))
-    colors = plt.cm.tab10(np.arange(hist.reference_points.shape[1]))
+    colors = plt.cm.tab10(np.arange(hist.metrics["reference_points"].shape[1]))
     for j, col in enumerate(colors):
-        traj = hist.reference_points[:, j]
+        traj = hist.metrics["reference_points"][:, j]
         ax.plot(traj[:, 0], traj[:, 1], "-", color=col, lw=1.2)
         ax.scatter(traj[0, 0], traj[0, 1], marker="o", facecolor="none", edgecolor=col, s=50)
         ax.scatter(
@@ -63,7 +63,7 @@ def run(out_dir: Path, *, verbose: bool) -> list[Path]:
     fig.colorbar(plt.cm.ScalarMappable(norm=norm, cmap="viridis"), ax=ax, fraction=0.046)
     ax = axes[1]
     for j, col in enumerate(colors):
-        ax.plot(hist.reference_weights[:, j], color=col)
+        ax.plot(hist.metrics["reference_weights"][:, j], color=col)
     ax.set_xlabel("L-BFGS iteration")
     ax.set_title("weights w of u")
     ax = axes[2]

@@ -29,7 +29,7 @@ from sklearn.base import ClassifierMixin
 from otlip._estimator import Estimator
 from otlip._persist import register
 from otlip._precision import full_precision
-from otlip._progress import progress_bar
+from otlip._train import RelativeDecrease, TrainingHistory, train
 from otlip._validation import check_int
 from otlip.gp._clouds import CloudBatch, pad_clouds
 from otlip.gp._sinkhorn import SinkhornEmbedding
@@ -37,7 +37,6 @@ from otlip.gp._sinkhorn import SinkhornEmbedding
 __all__ = [
     "DistributionGP",
     "DistributionGPClassifier",
-    "FitHistory",
     "GPPrediction",
     "init_reference",
 ]
@@ -100,25 +99,6 @@ class GPPrediction:
 
     def __iter__(self):
         return iter((self.mean, self.variance))
-
-
-@dataclasses.dataclass(frozen=True)
-class FitHistory:
-    """Trace of the optimisation (what Fig. C.1 draws).
-
-    Attributes:
-        loss: ``[k + 1]`` negative objective (NLL or negative log posterior), from
-            the initial point to the last iterate.
-        reference_points: ``[k + 1, |u|, d]`` trajectory of the reference points.
-        reference_weights: ``[k + 1, |u|]`` trajectory of the reference weights.
-        sinkhorn_iters: ``[k + 1]`` mean Sinkhorn iterations per cloud (warm starts
-            make it drop along the optimisation).
-    """
-
-    loss: np.ndarray
-    reference_points: np.ndarray
-    reference_weights: np.ndarray
-    sinkhorn_iters: np.ndarray
 
 
 class _Joint(eqx.Module):
@@ -211,25 +191,45 @@ def _lbfgs_init(joint: _Joint, spec):
     return _strong(_OPTIMIZER.init(params))
 
 
-@eqx.filter_jit
-def _lbfgs_step(joint: _Joint, spec, opt_state, batch, y, f_init, conjugate: bool):
-    params, static = eqx.partition(joint, spec)
+class _LBFGSStep(eqx.Module):
+    """One L-BFGS iteration on the joint model (a step of :func:`otlip._train.train`):
+    carry ``(joint, opt_state, f_init)``, data ``(batch, y)``.
 
-    def loss(p):
-        return _objective(eqx.combine(p, static), batch, y, f_init, conjugate)
+    Metrics: ``loss`` at the new iterate, the reference measure there, and the mean
+    and largest Sinkhorn iteration counts of its forward solves.
+    """
 
-    value, grad = optax.value_and_grad_from_state(loss)(params, state=opt_state)
-    updates, opt_state = _OPTIMIZER.update(
-        grad, opt_state, params, value=value, grad=grad, value_fn=loss
-    )
-    params = optax.apply_updates(params, updates)
-    joint = eqx.combine(params, static)
-    # Fresh duals at the new iterate (forward only): the warm start of the next step.
-    out = joint.embedding.solve(batch, f_init)
-    new_loss = optax.tree_utils.tree_get(opt_state, "value")
-    mean_iters = jnp.mean(out.n_iters.astype(jnp.float32))
-    max_iters = jnp.max(out.n_iters)
-    return _strong(joint), _strong(opt_state), out.f, mean_iters, max_iters, new_loss
+    spec: object  # which leaves of the joint model are trained
+    conjugate: bool
+    warm_start: bool
+
+    def __call__(self, carry, data, inputs):
+        del inputs  # the line search sets the step length
+        joint, opt_state, f_init = carry
+        batch, y = data
+        params, static = eqx.partition(joint, self.spec)
+
+        def loss(p):
+            return _objective(eqx.combine(p, static), batch, y, f_init, self.conjugate)
+
+        value, grad = optax.value_and_grad_from_state(loss)(params, state=opt_state)
+        updates, opt_state = _OPTIMIZER.update(
+            grad, opt_state, params, value=value, grad=grad, value_fn=loss
+        )
+        joint = eqx.combine(optax.apply_updates(params, updates), static)
+        # Fresh duals at the new iterate (forward only): the warm start of the next step.
+        # From the same warm start at the accepted iterate, its count says whether the
+        # differentiated solve there was cut by the cap.
+        out = joint.embedding.solve(batch, f_init)
+        metrics = {
+            "loss": optax.tree_utils.tree_get(opt_state, "value"),
+            "reference_points": joint.embedding.points,
+            "reference_weights": joint.embedding.weights,
+            "sinkhorn_iters": jnp.mean(out.n_iters.astype(jnp.float32)),
+            "max_sinkhorn_iters": jnp.max(out.n_iters).astype(jnp.float32),
+        }
+        f_next = out.f if self.warm_start else f_init
+        return (_strong(joint), _strong(opt_state), f_next), metrics
 
 
 @eqx.filter_jit
@@ -332,56 +332,42 @@ class _SinkhornGP(Estimator):
     def _optimise(self, joint, batch, y, desc):
         conjugate = self._conjugate
         out = _embed_solve(joint.embedding, batch, None)
-        f_state = out.f if self.warm_start else None
-        losses = [float(_loss_at(joint, batch, y, f_state, conjugate))]
-        pts = [np.asarray(joint.embedding.points)]
-        wts = [np.asarray(joint.embedding.weights)]
-        iters = [float(np.mean(np.asarray(out.n_iters)))]
+        f_init = out.f if self.warm_start else None
+        initial = {
+            "loss": _loss_at(joint, batch, y, f_init, conjugate),
+            "reference_points": joint.embedding.points,
+            "reference_weights": joint.embedding.weights,
+            "sinkhorn_iters": np.mean(np.asarray(out.n_iters)),
+            "max_sinkhorn_iters": np.max(np.asarray(out.n_iters)),
+        }
         joint = _strong_jit(joint)
         spec = _trainable(joint, self.learn_reference)
-        opt_state = _lbfgs_init(joint, spec)
-        steps = int(self.steps)
-        bar = progress_bar(steps, desc, verbose=self.verbose)
-        capped = False
-        for _ in range(steps):
-            joint, opt_state, f_new, mean_it, max_it, value = _lbfgs_step(
-                joint, spec, opt_state, batch, y, f_state, conjugate
-            )
-            # The forward solve from the same warm start at the accepted iterate is
-            # the differentiated solve there: its count says whether the cap cut it.
-            if self.warm_start and not capped and int(max_it) > _WARM_MAX_ITERATIONS:
-                capped = True
-                warnings.warn(
-                    f"a warm-started Sinkhorn solve needed {int(max_it)} iterations, more "
-                    f"than the {_WARM_MAX_ITERATIONS} its gradient was unrolled over; the "
-                    "gradient is approximate (a larger `epsilon` converges faster)",
-                    RuntimeWarning,
-                    stacklevel=4,
-                )
-            if self.warm_start:
-                f_state = f_new
-            value = float(value)
-            losses.append(value)
-            pts.append(np.asarray(joint.embedding.points))
-            wts.append(np.asarray(joint.embedding.weights))
-            iters.append(float(mean_it))
-            bar.update(1)
-            bar.set_postfix(loss=f"{value:.4g}")
-            if not math.isfinite(value):
-                raise FloatingPointError(
-                    "the objective became non-finite during L-BFGS; try a larger `epsilon`"
-                )
-            # Relative decrease below tol: the jaxopt-style stopping rule of the thesis code.
-            if abs(losses[-2] - losses[-1]) <= self.tol * max(1.0, abs(losses[-1])):
-                break
-        bar.close()
-        history = FitHistory(
-            loss=np.asarray(losses),
-            reference_points=np.stack(pts),
-            reference_weights=np.stack(wts),
-            sinkhorn_iters=np.asarray(iters),
+        trained = train(
+            _LBFGSStep(spec, conjugate, bool(self.warm_start)),
+            (joint, _lbfgs_init(joint, spec), f_init),
+            (batch, y),
+            steps=int(self.steps),
+            chunk=1,
+            key=None,
+            schedule=None,
+            desc=desc,
+            verbose=self.verbose,
+            rule=RelativeDecrease(self.tol),  # the jaxopt-style rule of the thesis code
+            scan=False,
+            initial=initial,
+            divergence_hint="try a larger `epsilon`",
         )
-        return joint, history
+        history = trained.history
+        most = int(history.metrics["max_sinkhorn_iters"][1:].max(initial=0))
+        if self.warm_start and most > _WARM_MAX_ITERATIONS:
+            warnings.warn(
+                f"a warm-started Sinkhorn solve needed {most} iterations, more than the "
+                f"{_WARM_MAX_ITERATIONS} its gradient was unrolled over; the gradient is "
+                "approximate (a larger `epsilon` converges faster)",
+                RuntimeWarning,
+                stacklevel=4,
+            )
+        return trained.carry[0], history
 
     # ------------------------------------------------------------ fitted model
     @property
@@ -423,13 +409,13 @@ class _SinkhornGP(Estimator):
             "n_reference": self.embedding_.n_reference,
             "dtype": np.dtype(self.embedding_.raw_points.dtype).name,
             "scale": self.embedding_.scale,
-            "n_history": int(h.loss.size),
+            "history_": h._meta(),
             **self._saved_targets(),
         }
         tree = {
             "embedding_": self.embedding_,
             "posterior_": self.posterior_,
-            "history_": dataclasses.astuple(h),
+            "history_": h._tree(),
         }
         return meta, tree
 
@@ -441,7 +427,7 @@ class _SinkhornGP(Estimator):
 
     def _state_like(self, meta):
         dtype = np.dtype(meta["dtype"])
-        n, q, d, k = meta["n_train"], meta["n_reference"], meta["n_features_in_"], meta["n_history"]
+        n, q, d = meta["n_train"], meta["n_reference"], meta["n_features_in_"]
         embedding = SinkhornEmbedding(
             np.zeros((q, d), dtype),
             None,
@@ -455,12 +441,12 @@ class _SinkhornGP(Estimator):
         # factorisation of an [n, n] Gram is what predict costs anyway.
         zeros = jnp.zeros((n, q), dtype), jnp.zeros((n, 1), dtype)
         posterior_like = self._model(1.0, dtype, n).condition(_dataset(*zeros))
-        history = (np.zeros(k), np.zeros((k, q, d), dtype), np.zeros((k, q), dtype), np.zeros(k))
+        history = TrainingHistory._like(meta["history_"])
         return {"embedding_": embedding, "posterior_": posterior_like, "history_": history}
 
     def _restore_state(self, meta, tree):
         self.embedding_, self.posterior_ = tree["embedding_"], tree["posterior_"]
-        self.history_ = FitHistory(*tree["history_"])
+        self.history_ = TrainingHistory._from_tree(tree["history_"])
         for name in ("y_mean_", "y_std_"):
             if name in meta:
                 setattr(self, name, meta[name])
@@ -504,7 +490,12 @@ class DistributionGP(_SinkhornGP):
         embedding_: the learned :class:`SinkhornEmbedding` (``reference_points_``,
             ``reference_weights_``).
         posterior_: the gpjax ``ExactPosterior`` on the training embeddings.
-        history_: the :class:`FitHistory` of the optimisation.
+        history_: the :class:`~otlip.TrainingHistory` of the optimisation, from the
+            initial point (step 0) to the last iterate: ``loss`` the negative objective
+            (NLL or negative log posterior), ``metrics["reference_points"]``
+            ``[k, |u|, d]`` and ``metrics["reference_weights"]`` ``[k, |u|]`` the
+            reference measure's trajectory (Fig. C.1), ``metrics["sinkhorn_iters"]``
+            the mean Sinkhorn iterations per cloud (warm starts make it drop).
         y_mean_, y_std_: the standardisation of the targets.
 
     Example:

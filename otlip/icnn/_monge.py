@@ -29,17 +29,15 @@ from jax import Array
 from otlip._batching import fixed_batches, next_power_of_two, padded_apply
 from otlip._estimator import Estimator
 from otlip._persist import register, save
-from otlip._progress import progress_bar
+from otlip._train import TrainingHistory, cosine_schedule, train
 from otlip._validation import check_points, check_same_dim
 from otlip.icnn._icnn import ICNN, POSITIVE_PARAMETRIZATIONS, batch_gradients, batch_values
-from otlip.icnn._solvers import Amortizer, Config, SolverState, conjugate_solve, optimizers
-from otlip.icnn._solvers import train_chunk as _train_chunk
+from otlip.icnn._solvers import Amortizer, Config, MongeStep, conjugate_solve, init_state
 
 __all__ = [
     "METHODS",
     "MongeMap",
     "MongeMapEstimator",
-    "TrainingHistory",
     "W2Estimate",
     "monge_map",
     "monge_map_defaults",
@@ -48,27 +46,6 @@ __all__ = [
 
 METHODS = ("amortized", "minimax", "gan")
 _EVAL_BATCH = 16384
-
-
-@dataclasses.dataclass(frozen=True, eq=False)
-class TrainingHistory:
-    """Metrics logged once per chunk of steps (means over the chunk).
-
-    Attributes:
-        step: ``[k]`` step index at the end of each chunk.
-        loss: ``[k]`` the solver's objective for ``f``.
-        aux_loss: ``[k]`` the auxiliary objective (amortization regression, conjugate
-            ICNN loss, or the critic's W1 estimate for ``"gan"``).
-        w2_squared: ``[k]`` running W2² estimate in data units (dual estimate for
-            ``"amortized"``/``"minimax"``, transport cost for ``"gan"``).
-        elapsed: ``[k]`` wall-clock seconds since the start of training.
-    """
-
-    step: np.ndarray
-    loss: np.ndarray
-    aux_loss: np.ndarray
-    w2_squared: np.ndarray
-    elapsed: np.ndarray
 
 
 @eqx.filter_jit
@@ -106,7 +83,12 @@ class MongeMap:
         center: ``[d]`` shift ``c`` of the standardization.
         scale: scale ``σ`` of the standardization.
         method: the solver that produced it.
-        history: :class:`TrainingHistory`.
+        history: the :class:`~otlip.TrainingHistory`: ``loss`` is the solver's
+            objective for ``f``; ``metrics["aux_loss"]`` the auxiliary objective
+            (amortization regression, conjugate ICNN loss, or the critic's W1 estimate
+            for ``"gan"``); ``metrics["w2_squared"]`` the running W2² estimate in data
+            units (dual estimate for ``"amortized"``/``"minimax"``, transport cost for
+            ``"gan"``).
         wall_time: training time in seconds (compilation included).
         inverse_steps: Adam steps of the conjugate refinement used by :meth:`inverse`.
     """
@@ -137,13 +119,13 @@ class MongeMap:
             "method": self.method,
             "wall_time": self.wall_time,
             "inverse_steps": self.inverse_steps,
-            "n_history": int(self.history.step.size),
+            "history": self.history._meta(),
         }
         tree = {
             "potential_net": self.potential_net,
             "conjugate_net": self.conjugate_net,
             "center": self.center,
-            "history": dataclasses.astuple(self.history),
+            "history": self.history._tree(),
         }
         return meta, tree
 
@@ -152,8 +134,7 @@ class MongeMap:
         key = jax.random.key(0)
         args = (meta["method"], meta["dim"], tuple(meta["hidden"]), meta["positive"], key, key)
         f, aux = eqx.filter_eval_shape(_networks, *args)
-        k = meta["n_history"]
-        history = (np.zeros(k, np.int64),) + (np.zeros(k),) * 4
+        history = TrainingHistory._like(meta["history"])
         center = np.zeros(meta["dim"], np.float32)
         return {"potential_net": f, "conjugate_net": aux, "center": center, "history": history}
 
@@ -165,7 +146,7 @@ class MongeMap:
             center=tree["center"],
             scale=meta["scale"],
             method=meta["method"],
-            history=TrainingHistory(*tree["history"]),
+            history=TrainingHistory._from_tree(tree["history"]),
             wall_time=meta["wall_time"],
             inverse_steps=meta["inverse_steps"],
         )
@@ -333,13 +314,7 @@ def _fit_map(x, y, params: dict) -> MongeMap:
     center, scale, data_x, data_y = _standardize(xs, ys, sx, sy)
     cfg = _config(method, settings, params["inner_steps"], params["lam"], (sx, sy))
     f, aux = _networks(method, d, tuple(settings["hidden"]), positive, k_f, k_aux)
-    opt_f, opt_a = optimizers(cfg)
-    state = SolverState(
-        f,
-        aux,
-        opt_f.init(eqx.filter(f, eqx.is_array)),
-        opt_a.init(eqx.filter(aux, eqx.is_array)),
-    )
+    state = init_state(f, aux)
     start = time.perf_counter()
     state, history = _train(
         state,
@@ -416,39 +391,23 @@ def _standardize(xs, ys, sx, sy):
 
 
 def _train(state, data, standardization, cfg: Config, key, log_every: int, verbose: bool):
-    """The solver's jitted chunks of ``log_every`` steps, with progress and a history."""
+    """The solver's steps in jitted chunks of ``log_every``, with progress and a history."""
     data_x, data_y = data
     center, scale = standardization
-    center_j = jnp.asarray(center)
-    scale_j = jnp.asarray(scale, jnp.float32)
-    steps = cfg.steps
-    logs: dict[str, list] = {k: [] for k in ("step", "loss", "aux_loss", "w2_squared", "elapsed")}
-    start = time.perf_counter()
-    done = 0
-    bar = progress_bar(steps, f"otlip monge_map ({cfg.method})", verbose=verbose)
-    try:
-        while done < steps:
-            n = min(log_every, steps - done)
-            state, m = _train_chunk(
-                state, data_x, data_y, center_j, scale_j, jax.random.fold_in(key, done), cfg, n
-            )
-            done += n
-            m = {k: float(np.mean(np.asarray(v))) for k, v in m.items()}
-            if not all(math.isfinite(v) for v in m.values()):
-                raise FloatingPointError(
-                    f"monge_map ({cfg.method}) diverged at step {done}: metrics {m}; "
-                    "try a smaller `learning_rate`"
-                )
-            logs["step"].append(done)
-            logs["loss"].append(m["loss"])
-            logs["aux_loss"].append(m["aux_loss"])
-            logs["w2_squared"].append(m["w2_squared"] * scale**2)
-            logs["elapsed"].append(time.perf_counter() - start)
-            bar.update(n)
-            bar.set_postfix(w2=f"{math.sqrt(max(m['w2_squared'], 0.0)) * scale:.4g}")
-    finally:
-        bar.close()
-    return state, TrainingHistory(**{k: np.asarray(v) for k, v in logs.items()})
+    trained = train(
+        MongeStep(cfg),
+        state,
+        (data_x, data_y, jnp.asarray(center), jnp.asarray(scale, jnp.float32)),
+        steps=cfg.steps,
+        chunk=log_every,
+        key=key,
+        schedule=cosine_schedule(cfg.lr, cfg.steps, 0.05),
+        desc=f"otlip monge_map ({cfg.method})",
+        verbose=verbose,
+        units={"w2_squared": scale**2},
+        show=("w2_squared",),
+    )
+    return trained.carry, trained.history
 
 
 def _networks(method: str, d: int, hidden: tuple[int, ...], positive: str, k_f, k_aux):

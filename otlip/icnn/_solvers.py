@@ -28,9 +28,10 @@ import optax
 from jax import Array
 
 from otlip._precision import full_precision
+from otlip._train import adam
 from otlip.icnn._icnn import batch_gradients, batch_values
 
-__all__ = ["Config", "SolverState", "conjugate_solve", "train_chunk"]
+__all__ = ["Config", "MongeStep", "SolverState", "conjugate_solve", "init_state"]
 
 Sampler = Callable[[Array, int], Array]
 
@@ -92,24 +93,19 @@ class Amortizer(eqx.Module):
         return y + (last.weight @ h + last.bias[:, None]).T
 
 
-def _cosine(lr: float, steps: int, alpha: float = 0.05):
-    # optax.cosine_decay_schedule mixes int32 counts and Python floats, which the
-    # strict dtype promotion of the test-suite rejects: explicit float32 here.
-    def schedule(count):
-        frac = jnp.minimum(count.astype(jnp.float32) / jnp.float32(max(steps, 1)), 1.0)
-        return jnp.float32(lr) * (alpha + (1.0 - alpha) * 0.5 * (1.0 + jnp.cos(jnp.pi * frac)))
-
-    return schedule
-
-
-def optimizers(cfg: Config) -> tuple[optax.GradientTransformation, optax.GradientTransformation]:
-    """Adam with cosine decay to 5 % of the rate over the run, for ``f`` and the auxiliary."""
-    n_aux = cfg.steps * (cfg.inner_steps if cfg.method in ("minimax", "gan") else 1)
-    sched_f = _cosine(cfg.lr, cfg.steps)
-    sched_a = _cosine(cfg.aux_lr, n_aux)
-    # b1 = 0.5 as is customary for min-max games; harmless for the others
+def _optimizers(cfg: Config, rate):
+    """Adam for ``f`` at the step's ``rate`` and for the auxiliary at the same cosine
+    scaled to its own peak; ``b1 = 0.5`` as is customary for min-max games."""
     b1 = 0.5 if cfg.method in ("minimax", "gan") else 0.9
-    return optax.adam(sched_f, b1=b1), optax.adam(sched_a, b1=b1)
+    return adam(rate, b1=b1), adam(rate * (cfg.aux_lr / cfg.lr), b1=b1)
+
+
+def init_state(f: eqx.Module, aux: eqx.Module) -> SolverState:
+    """The solver state before the first step (Adam's moments at zero)."""
+    opt = adam(0.0)
+    return SolverState(
+        f, aux, opt.init(eqx.filter(f, eqx.is_array)), opt.init(eqx.filter(aux, eqx.is_array))
+    )
 
 
 def conjugate_solve(f: eqx.Module, y: Array, x0: Array, n_steps: int, lr: float) -> Array:
@@ -160,8 +156,8 @@ def _dual_w2(x, y, xs, loss_f):
     )
 
 
-def _amortized_step(state: SolverState, x, y, cfg: Config):
-    opt_f, opt_a = optimizers(cfg)
+def _amortized_step(state: SolverState, x, y, cfg: Config, rate):
+    opt_f, opt_a = _optimizers(cfg, rate)
     # one forward pass of the amortizer serves both the warm start and its own
     # regression loss mean ‖x̂(y) − x*‖², whose gradient is pulled back through it
     x0, pull_back = eqx.filter_vjp(lambda a: a.batched(y), state.aux)
@@ -180,8 +176,8 @@ def _amortized_step(state: SolverState, x, y, cfg: Config):
     return new, {"loss": lf, "aux_loss": la, "w2_squared": _dual_w2(x, y, xs, lf)}
 
 
-def _minimax_step(state: SolverState, x, y, ys, cfg: Config):
-    opt_f, opt_g = optimizers(cfg)
+def _minimax_step(state: SolverState, x, y, ys, cfg: Config, rate):
+    opt_f, opt_g = _optimizers(cfg, rate)
 
     def loss_g(g, yb):  # maximize ⟨∇g(y), y⟩ − f(∇g(y)), i.e. fit ∇g to ∇f*
         xg = batch_gradients(g, yb)
@@ -209,8 +205,8 @@ def _minimax_step(state: SolverState, x, y, ys, cfg: Config):
     return new, {"loss": lf, "aux_loss": lgs[-1], "w2_squared": _dual_w2(x, y, xs, lf)}
 
 
-def _gan_step(state: SolverState, x, y, ys, cfg: Config):
-    opt_f, opt_d = optimizers(cfg)
+def _gan_step(state: SolverState, x, y, ys, cfg: Config, rate):
+    opt_f, opt_d = _optimizers(cfg, rate)
     tx = jax.lax.stop_gradient(batch_gradients(state.f, x))
 
     def loss_d(d, yb):  # ascent on E D(T x) − E D(y): minimize the negative
@@ -239,45 +235,27 @@ def _gan_step(state: SolverState, x, y, ys, cfg: Config):
     return new, {"loss": lf, "aux_loss": -lds[-1], "w2_squared": cost}
 
 
-@eqx.filter_jit
-def train_chunk(
-    state: SolverState,
-    data_x: Array,
-    data_y: Array,
-    center: Array,
-    scale: Array,
-    key: Array,
-    cfg: Config,
-    n_steps: int,
-):
-    """Run ``n_steps`` training steps under one ``lax.scan``; returns the state and metrics.
+class MongeStep(eqx.Module):
+    """One training step of the configured solver, on fresh minibatches (a step of
+    :func:`otlip._train.train`; data: ``(data_x, data_y, center, scale)``).
 
-    Compiled once per ``(cfg, n_steps, shapes)``: the host loop calls it repeatedly.
-    Metrics are ``[n_steps]`` arrays (``loss``, ``aux_loss``, ``w2_squared`` in
-    standardized units).
+    Metrics (standardized units): ``loss``, ``aux_loss``, ``w2_squared``.
     """
-    arr, static = eqx.partition(state, eqx.is_array)
-    b = cfg.batch_size
 
-    def body(arr, k):
-        st = eqx.combine(arr, static)
-        kx, ky = jax.random.split(k, 2)
+    cfg: Config
+
+    def __call__(self, state: SolverState, data, inputs):
+        cfg = self.cfg
+        data_x, data_y, center, scale = data
+        b, rate = cfg.batch_size, inputs.learning_rate
+        kx, ky = jax.random.split(inputs.key, 2)
         x = _sample(kx, data_x, cfg.sample_x, b, center, scale)
         if cfg.method == "amortized":
             y = _sample(ky, data_y, cfg.sample_y, b, center, scale)
-            st, m = _amortized_step(st, x, y, cfg)
-        else:
-            kys = jax.random.split(ky, cfg.inner_steps + 1)
-            y = _sample(kys[0], data_y, cfg.sample_y, b, center, scale)
-            ys = jax.vmap(lambda kk: _sample(kk, data_y, cfg.sample_y, b, center, scale))(kys[1:])
-            if cfg.method == "minimax":
-                st, m = _minimax_step(st, x, y, ys, cfg)
-            else:
-                st, m = _gan_step(st, x, y, ys, cfg)
-        return eqx.filter(st, eqx.is_array), m
-
-    # optax's Adam raises `decay ** int32_count`, which strict dtype promotion (used by
-    # the test-suite, maybe by users) rejects; our own code is explicit either way.
-    with jax.numpy_dtype_promotion("standard"):
-        arr, metrics = jax.lax.scan(body, arr, jax.random.split(key, n_steps))
-    return eqx.combine(arr, static), metrics
+            return _amortized_step(state, x, y, cfg, rate)
+        kys = jax.random.split(ky, cfg.inner_steps + 1)
+        y = _sample(kys[0], data_y, cfg.sample_y, b, center, scale)
+        ys = jax.vmap(lambda kk: _sample(kk, data_y, cfg.sample_y, b, center, scale))(kys[1:])
+        if cfg.method == "minimax":
+            return _minimax_step(state, x, y, ys, cfg, rate)
+        return _gan_step(state, x, y, ys, cfg, rate)

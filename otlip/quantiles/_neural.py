@@ -24,11 +24,11 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 from scipy.stats import special_ortho_group
 
 from otlip._precision import full_precision
-from otlip._progress import progress_bar
+from otlip._train import adam, cosine_schedule
+from otlip._train import train as train_steps
 from otlip._validation import check_int
 from otlip.icnn import ICNN, batch_gradients
 from otlip.quantiles._discrete import exact_assignment
@@ -40,7 +40,6 @@ __all__ = [
     "fit_potential",
     "invert_gradient",
     "make_potential",
-    "make_trainer",
     "neural_config",
     "train",
 ]
@@ -156,66 +155,39 @@ def _gradient_mse(net, zb, ub):
     return jnp.mean(jnp.sum(jnp.square(pred - ub), axis=1))
 
 
-def make_trainer(optimizer: optax.GradientTransformation, loss_fn, batch_size: int, chunk: int):
-    """A jitted ``run_chunk(net, opt_state, data, key)`` doing ``chunk`` Adam steps in a scan.
+class _RegressionStep(eqx.Module):
+    """One Adam step of ``loss_fn(net, *rows)`` on ``batch_size`` random rows of
+    ``data`` (a tuple of arrays with a common leading axis); a step of
+    :func:`otlip._train.train` whose carry is ``(net, opt_state)``."""
 
-    ``data`` is a tuple of arrays with a common leading axis; each step draws a
-    mini-batch of ``batch_size`` rows and calls ``loss_fn(net, *rows)``. Compiled
-    once per data shape, so the host loop only syncs every ``chunk`` steps.
-    """
+    loss_fn: object  # a module-level function: the jit cache key
+    batch_size: int
 
-    @eqx.filter_jit
-    def run_chunk(net, opt_state, data, key):
-        params, static = eqx.partition(net, eqx.is_inexact_array)
-        n = data[0].shape[0]
-
-        def step(carry, k):
-            params, opt_state = carry
-            idx = jax.random.randint(k, (batch_size,), 0, n)
-            model = eqx.combine(params, static)
-            batch = tuple(a[idx] for a in data)
-            loss, grads = eqx.filter_value_and_grad(loss_fn)(model, *batch)
-            # optax's Adam computes `decay ** int32_count`, which the strict dtype
-            # promotion of the test suite rejects; the update itself is float32.
-            with jax.numpy_dtype_promotion("standard"):
-                updates, opt_state = optimizer.update(grads, opt_state, params)
-            return (optax.apply_updates(params, updates), opt_state), loss
-
-        (params, opt_state), losses = jax.lax.scan(
-            step, (params, opt_state), jax.random.split(key, chunk)
-        )
-        return eqx.combine(params, static), opt_state, jnp.mean(losses)
-
-    return run_chunk
-
-
-def _cosine_schedule(peak: float, steps: int, alpha: float = 0.01):
-    # optax.cosine_decay_schedule mixes Python floats and int32 counts, which the
-    # strict dtype promotion of the test suite rejects; the same schedule, typed.
-    def schedule(count):
-        frac = jnp.minimum(count.astype(jnp.float32) / jnp.float32(steps), jnp.float32(1.0))
-        cos = jnp.float32(0.5) * (jnp.float32(1.0) + jnp.cos(jnp.float32(np.pi) * frac))
-        return jnp.float32(peak) * (jnp.float32(alpha) + jnp.float32(1.0 - alpha) * cos)
-
-    return schedule
+    def __call__(self, carry, data, inputs):
+        net, opt_state = carry
+        idx = jax.random.randint(inputs.key, (self.batch_size,), 0, data[0].shape[0])
+        loss, grads = eqx.filter_value_and_grad(self.loss_fn)(net, *(a[idx] for a in data))
+        params = eqx.filter(net, eqx.is_inexact_array)
+        updates, opt_state = adam(inputs.learning_rate).update(grads, opt_state, params)
+        return (eqx.apply_updates(net, updates), opt_state), {"loss": loss}
 
 
 def train(net, data, loss_fn, config: NeuralConfig, *, key: jax.Array, verbose: bool, desc: str):
-    """Adam with cosine decay on ``loss_fn`` for ``config.steps`` steps; returns ``(net, loss)``."""
-    schedule = _cosine_schedule(config.learning_rate, config.steps)
-    optimizer = optax.adam(schedule)
-    opt_state = optimizer.init(eqx.filter(net, eqx.is_inexact_array))
-    chunk = max(1, min(250, config.steps))
-    run_chunk = make_trainer(optimizer, loss_fn, config.batch_size, chunk)
-    n_chunks = -(-config.steps // chunk)
-    loss = float("nan")
-    with progress_bar(n_chunks * chunk, desc, verbose=verbose) as bar:
-        for k in jax.random.split(key, n_chunks):
-            net, opt_state, loss_j = run_chunk(net, opt_state, data, k)
-            loss = float(loss_j)
-            bar.update(chunk)
-            bar.set_postfix(mse=f"{loss:.4f}")
-    return net, loss
+    """Adam with cosine decay on ``loss_fn`` for ``config.steps`` steps; returns ``(net, loss)``
+    with the mean loss of the last chunk of steps."""
+    opt_state = adam(0.0).init(eqx.filter(net, eqx.is_inexact_array))
+    trained = train_steps(
+        _RegressionStep(loss_fn, int(config.batch_size)),
+        (net, opt_state),
+        data,
+        steps=config.steps,
+        chunk=min(250, config.steps),
+        key=key,
+        schedule=cosine_schedule(config.learning_rate, config.steps, 0.01),
+        desc=desc,
+        verbose=verbose,
+    )
+    return trained.carry[0], float(trained.history.loss[-1])
 
 
 def fit_potential(

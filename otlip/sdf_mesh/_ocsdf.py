@@ -26,7 +26,7 @@ from scipy.spatial import cKDTree
 from otlip._batching import next_power_of_two, padded_apply, power_of_two_batches
 from otlip._estimator import Estimator
 from otlip._persist import register
-from otlip._progress import progress_bar
+from otlip._train import TrainingHistory, adam, cosine_schedule, train
 from otlip._validation import check_int, check_points
 from otlip.w1 import LipschitzMLP, freeze, hkr_loss
 
@@ -156,19 +156,6 @@ class _TrainConfig:
     n_pool_batch: int
 
 
-def _optimizer(learning_rate, total_steps):
-    """Adam with a cosine decay to 1 % over ``total_steps`` steps.
-
-    Both numbers may be traced, so one compilation serves every run length.
-    """
-
-    def schedule(count):
-        frac = jnp.minimum(count.astype(jnp.float32) / total_steps, 1.0)
-        return learning_rate * (0.01 + 0.99 * 0.5 * (1.0 + jnp.cos(jnp.pi * frac)))
-
-    return optax.adam(schedule)
-
-
 def _pad_rows(a, rows: int) -> jax.Array:
     """``a`` ``[m, d]`` padded with zero rows to ``[rows, d]`` (the rows past ``m``
     are never sampled: the sampler draws indices below ``m``)."""
@@ -176,25 +163,25 @@ def _pad_rows(a, rows: int) -> jax.Array:
     return jnp.pad(a, ((0, rows - a.shape[0]), (0, 0)))
 
 
-@eqx.filter_jit
-def _run_chunk(params, opt_state, z, key, start, consts, cfg: _TrainConfig):
-    """``cfg.chunk`` updates of Alg. 7 in one ``lax.scan``."""
-    Xn, n_data, pool, n_pool_rows, margin, lo, hi, learning_rate, total_steps = consts
-    d = Xn.shape[1]
-    bs = cfg.batch_size
-    n_pool = cfg.n_pool_batch
-    opt = _optimizer(learning_rate, total_steps)
-    labels = jnp.concatenate([jnp.ones((bs,)), -jnp.ones((bs,))])
+class _OCSDFStep(eqx.Module):
+    """One update of Alg. 7 (a step of :func:`otlip._train.train`): carry
+    ``(params, opt_state, z)`` with ``z`` the current Newton negatives, data
+    ``(Xn, n_data, pool, n_pool_rows, margin, lo, hi)``."""
 
-    def loss_fn(p, xb, zb):
-        model = eqx.combine(p, cfg.static)
-        s = jax.vmap(_scalar_net(model))(jnp.concatenate([xb, zb]))
-        return hkr_loss(s, labels, margin=margin, alpha=cfg.alpha)
+    cfg: _TrainConfig
 
-    def update(carry, inputs):
+    def __call__(self, carry, data, inputs):
+        cfg = self.cfg
         p, o, z = carry
-        k, it = inputs
-        kz, ke, kx, kp = jax.random.split(k, 4)
+        Xn, n_data, pool, n_pool_rows, margin, lo, hi = data
+        d, bs, n_pool = Xn.shape[1], cfg.batch_size, cfg.n_pool_batch
+        kz, ke, kx, kp = jax.random.split(inputs.key, 4)
+
+        def loss_fn(p, xb, zb):
+            model = eqx.combine(p, cfg.static)
+            s = jax.vmap(_scalar_net(model))(jnp.concatenate([xb, zb]))
+            labels = jnp.concatenate([jnp.ones((bs,)), -jnp.ones((bs,))])
+            return hkr_loss(s, labels, margin=margin, alpha=cfg.alpha)
 
         def regenerate(_):
             # Frozen copy: the orthogonalization is computed once, not per Newton step.
@@ -206,7 +193,7 @@ def _run_chunk(params, opt_state, z, key, start, consts, cfg: _TrainConfig):
                 model, z0, eta, target=-margin, n_steps=cfg.n_newton, lo=lo, hi=hi
             )
 
-        z = jax.lax.cond(it % cfg.refresh_every == 0, regenerate, lambda _: z, None)
+        z = jax.lax.cond(inputs.index % cfg.refresh_every == 0, regenerate, lambda _: z, None)
         xb = Xn[jax.random.randint(kx, (bs,), 0, n_data)]
         if n_pool:
             # The last rows of the negative batch come from the pool of certain negatives.
@@ -215,16 +202,8 @@ def _run_chunk(params, opt_state, z, key, start, consts, cfg: _TrainConfig):
         else:
             zb = z
         loss, g = jax.value_and_grad(loss_fn)(p, xb, zb)
-        # optax's bias correction raises a float to an int32 count: allow that
-        # promotion here only (the test suite runs with strict promotion).
-        with jax.numpy_dtype_promotion("standard"):
-            upd, o = opt.update(g, o, p)
-        return (optax.apply_updates(p, upd), o, z), loss
-
-    keys = jax.random.split(key, cfg.chunk)
-    its = start + jnp.arange(cfg.chunk, dtype=jnp.int32)
-    (params, opt_state, z), losses = jax.lax.scan(update, (params, opt_state, z), (keys, its))
-    return params, opt_state, z, jnp.mean(losses)
+        upd, o = adam(inputs.learning_rate).update(g, o, p)
+        return (optax.apply_updates(p, upd), o, z), {"loss": loss}
 
 
 def far_negatives(X, margin, lo, hi, *, radius, size, rng):
@@ -259,26 +238,22 @@ def far_negatives(X, margin, lo, hi, *, radius, size, rng):
     return cand[dist > radius * margin]
 
 
-def _train(params, cfg: _TrainConfig, consts, steps: int, key, *, verbose: bool):
+def _train(params, cfg: _TrainConfig, data, schedule, steps: int, key, *, verbose: bool):
     """Alg. 7 in jitted chunks of ``cfg.chunk`` updates; returns the parameters and the
-    mean loss of each chunk ``[n_chunks]``."""
-    learning_rate, total_updates = consts[-2], consts[-1]
-    opt_state = _optimizer(learning_rate, total_updates).init(params)
-    z = jnp.zeros((cfg.batch_size - cfg.n_pool_batch, consts[0].shape[1]), dtype=jnp.float32)
-    history = []
-    bar = progress_bar(steps, "OneClassSDF fit", verbose=verbose)
-    done = 0
-    while done < steps:
-        key, k = jax.random.split(key)
-        params, opt_state, z, loss = _run_chunk(
-            params, opt_state, z, k, jnp.int32(done), consts, cfg
-        )
-        bar.update(min(cfg.chunk, steps - done))
-        done += cfg.chunk
-        history.append(float(loss))
-        bar.set_postfix(loss=f"{history[-1]:.4g}")
-    bar.close()
-    return params, np.asarray(history)
+    :class:`~otlip.TrainingHistory`."""
+    z = jnp.zeros((cfg.batch_size - cfg.n_pool_batch, data[0].shape[1]), dtype=jnp.float32)
+    trained = train(
+        _OCSDFStep(cfg),
+        (params, adam(0.0).init(params), z),
+        data,
+        steps=steps,
+        chunk=cfg.chunk,
+        key=key,
+        schedule=schedule,
+        desc="OneClassSDF fit",
+        verbose=verbose,
+    )
+    return trained.carry[0], trained.history
 
 
 @dataclass(frozen=True)
@@ -332,7 +307,8 @@ class OneClassSDF(Estimator):
         net_: the trained network (on normalized inputs), frozen for inference.
         margin_: margin used, in data units.
         domain_: ``(lo, hi)`` box used.
-        loss_history_: ``[n_chunks]`` mean loss per chunk of updates.
+        history_: the :class:`~otlip.TrainingHistory` of the fit (HKR loss, one
+            record per chunk of 100 updates).
 
     >>> import numpy as np
     >>> X = np.random.default_rng(0).normal(size=(256, 2))
@@ -461,7 +437,7 @@ class OneClassSDF(Estimator):
             chunk=100,
             n_pool_batch=n_pool_batch,
         )
-        consts = (
+        data = (
             # a power of two of rows: fits on 1,100 or 2,000 points share one compilation
             _pad_rows(jnp.asarray(norm(X)), next_power_of_two(n)),
             jnp.int32(n),
@@ -470,14 +446,13 @@ class OneClassSDF(Estimator):
             jnp.float32(margin / norm.scale),
             jnp.asarray(norm(lo)),
             jnp.asarray(norm(hi)),
-            jnp.float32(self.learning_rate),
-            jnp.float32(steps),
         )
-        params, history = _train(params, cfg, consts, steps, k_train, verbose=self.verbose)
+        schedule = cosine_schedule(float(self.learning_rate), steps, 0.01)
+        params, history = _train(params, cfg, data, schedule, steps, k_train, verbose=self.verbose)
         self._norm, self.margin_, self.domain_, self.n_features_in_ = norm, margin, (lo, hi), d
         self._trained = eqx.combine(params, static)
         self.net_ = freeze(self._trained)  # inference without Björck
-        self.loss_history_ = history
+        self.history_ = history
         self._compile()
         return self
 
@@ -531,14 +506,14 @@ class OneClassSDF(Estimator):
             "n_features_in_": self.n_features_in_,
             "margin_": self.margin_,
             "scale": self._norm.scale,
-            "n_chunks": int(self.loss_history_.size),
+            "history_": self.history_._meta(),
         }
         tree = {
             "trained": self._trained,
             "net_": self.net_,
             "center": self._norm.center,
             "domain_": self.domain_,
-            "loss_history_": self.loss_history_,
+            "history_": self.history_._tree(),
         }
         return meta, tree
 
@@ -551,14 +526,14 @@ class OneClassSDF(Estimator):
             "net_": eqx.filter_eval_shape(freeze, trained),
             "center": vec,
             "domain_": (vec, vec),
-            "loss_history_": np.zeros(meta["n_chunks"]),
+            "history_": TrainingHistory._like(meta["history_"]),
         }
 
     def _restore_state(self, meta, tree):
         self._trained, self.net_ = tree["trained"], tree["net_"]
         self._norm = _Normalizer(tree["center"], meta["scale"])
         self.domain_, self.margin_ = tree["domain_"], meta["margin_"]
-        self.loss_history_ = tree["loss_history_"]
+        self.history_ = TrainingHistory._from_tree(tree["history_"])
         self.n_features_in_ = meta["n_features_in_"]
         self._compile()
 

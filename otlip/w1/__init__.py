@@ -6,7 +6,7 @@ from otlip.w1._certificates import (
     lipschitz_upper_bound,
     orthogonality_error,
 )
-from otlip.w1._distance import KRPotential, TrainingHistory, W1Potential, W1Result, w1_distance
+from otlip.w1._distance import KRPotential, W1Potential, W1Result, w1_distance
 from otlip.w1._layers import (
     BjorckDense,
     FrozenDense,
@@ -28,7 +28,6 @@ __all__ = [
     "KRPotential",
     "LipschitzMLP",
     "SpectralDense",
-    "TrainingHistory",
     "W1Potential",
     "W1Result",
     "bce_with_temperature",

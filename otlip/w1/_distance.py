@@ -43,11 +43,11 @@ from scipy import stats
 from otlip._batching import bucket
 from otlip._estimator import Estimator
 from otlip._persist import register, save
-from otlip._progress import progress_bar
+from otlip._train import Plateau, Trained, TrainingHistory, adam, train
 from otlip._validation import check_int, check_points, check_same_dim, check_weights
 from otlip.w1._layers import BjorckDense, LipschitzMLP, freeze, materialize
 
-__all__ = ["KRPotential", "TrainingHistory", "W1Potential", "W1Result", "w1_distance"]
+__all__ = ["KRPotential", "W1Potential", "W1Result", "w1_distance"]
 
 _MIN_POINTS = 4  # two per fold, so that every fold has a point of each set
 
@@ -92,23 +92,6 @@ def _apply_potential(pot: KRPotential, x: jax.Array) -> jax.Array:
     return jax.vmap(pot.single)(x)
 
 
-@dataclasses.dataclass(frozen=True)
-class TrainingHistory:
-    """Per-chunk record of the training (original units).
-
-    Attributes:
-        step: ``[k]`` number of steps done at the end of each chunk.
-        objective: ``[k]`` training objective ``E_a[f(x)] − E_b[f(y)]`` of the two fold
-            networks on their own folds, averaged over the networks and the chunk (exact
-            in full-batch mode, a minibatch average otherwise).
-        learning_rate: ``[k]`` learning rate used in the chunk.
-    """
-
-    step: np.ndarray
-    objective: np.ndarray
-    learning_rate: np.ndarray
-
-
 @register
 @dataclasses.dataclass(frozen=True)
 class W1Result:
@@ -126,7 +109,11 @@ class W1Result:
         heldout_ci: 95 % confidence interval ``(low, high)`` around ``heldout_distance``.
         pvalue: one-sided p-value of the two-sample test ``H0: P = Q`` (under ``H0`` the
             held-out statistic has mean zero; large values reject). Asymptotic (normal).
-        history: :class:`TrainingHistory`.
+        history: the :class:`~otlip.TrainingHistory`, one record per chunk of steps;
+            ``loss`` is minus the two fold networks' training objective
+            ``E_a[f(x)] − E_b[f(y)]`` on their own folds (data units, exact in
+            full-batch mode, a minibatch average otherwise); the learning rate halves
+            at each plateau (the stopping rule).
         n_steps: number of optimization steps done.
         converged: whether the stopping rule fired before the ``steps`` cap.
         n_devices: number of devices the data were sharded over.
@@ -165,8 +152,8 @@ class W1Result:
         meta["heldout_ci"] = list(self.heldout_ci)
         meta["dim"] = self.potential.dim
         meta["hidden"] = [layer.weight.shape[0] for layer in self.potential.nets[0].layers[:-1]]
-        meta["n_history"] = int(self.history.step.size)
-        tree = {"potential": self.potential, "history": dataclasses.astuple(self.history)}
+        meta["history"] = self.history._meta()
+        tree = {"potential": self.potential, "history": self.history._tree()}
         return meta, tree
 
     @classmethod
@@ -180,9 +167,7 @@ class W1Result:
             center=jax.ShapeDtypeStruct((meta["dim"],), jnp.float32),
             scale=jax.ShapeDtypeStruct((), jnp.float32),
         )
-        k = meta["n_history"]
-        history = (np.zeros(k, np.int64), np.zeros(k), np.zeros(k))
-        return {"potential": potential, "history": history}
+        return {"potential": potential, "history": TrainingHistory._like(meta["history"])}
 
     @classmethod
     def _from_state(cls, meta, tree):
@@ -190,7 +175,7 @@ class W1Result:
         return cls(
             potential=tree["potential"],
             heldout_ci=tuple(meta["heldout_ci"]),
-            history=TrainingHistory(*tree["history"]),
+            history=TrainingHistory._from_tree(tree["history"]),
             **scalars,
         )
 
@@ -338,28 +323,30 @@ def _slice(data: _Data, start, blx, bly) -> _Data:
 
 @jax.jit  # one program rather than one eager zeros-like per leaf
 def _adam_init(params):
-    return optax.scale_by_adam().init(params)
+    return adam(0.0).init(params)
 
 
-@eqx.filter_jit
-def _train_step(params, opt_state, static, data, lr, step, blx, bly):
-    """One Adam step on the ``step``-th minibatch; returns the fold networks' mean objective.
+class _W1Step(eqx.Module):
+    """One Adam step on the ``index``-th minibatch of both folds.
 
-    Deliberately not a ``lax.scan`` over a chunk of steps: on CPU the scan doubles the
-    compilation time (several seconds) while a step costs milliseconds and dispatch is
-    asynchronous, so the host loop loses nothing measurable.
+    Run one jitted call a step (``scan=False``): on CPU a scan over a chunk doubles
+    the compilation time (several seconds) while a step costs milliseconds and
+    dispatch is asynchronous, so the host loop loses nothing measurable.
     """
-    nbx = data.x.shape[2] // blx
-    nby = data.y.shape[2] // bly
-    start = ((step % nbx) * blx, (step % nby) * bly)
-    batch = _slice(data, start, blx, bly)
-    (_, objective), grads = jax.value_and_grad(_loss, has_aux=True)(params, static, batch)
-    # optax's bias correction mixes Python floats and int32 counts; allow it even
-    # under a caller's strict dtype promotion
-    with jax.numpy_dtype_promotion("standard"):
-        updates, opt_state = optax.scale_by_adam().update(grads, opt_state, params)
-    params = jax.tree_util.tree_map(lambda w, u: w - lr * u, params, updates)
-    return params, opt_state, objective
+
+    static: object  # the networks' non-array part
+    blx: int
+    bly: int
+
+    def __call__(self, carry, data: _Data, inputs):
+        params, opt_state = carry
+        nbx = data.x.shape[2] // self.blx
+        nby = data.y.shape[2] // self.bly
+        start = ((inputs.index % nbx) * self.blx, (inputs.index % nby) * self.bly)
+        batch = _slice(data, start, self.blx, self.bly)
+        (_, objective), grads = jax.value_and_grad(_loss, has_aux=True)(params, self.static, batch)
+        updates, opt_state = adam(inputs.learning_rate).update(grads, opt_state, params)
+        return (optax.apply_updates(params, updates), opt_state), {"loss": -objective}
 
 
 @eqx.filter_jit
@@ -479,64 +466,32 @@ def _problem(x, y, a, b, settings: _Settings, rng: np.random.Generator) -> _Prob
     return _Problem(data, lwx, lwy, blx, bly, full_batch, center, scale, n_dev)
 
 
-def _train(problem: _Problem, nets, settings: _Settings):
-    """Adam with the stopping rule of :class:`W1Potential`; returns the trained networks,
-    the :class:`TrainingHistory`, the steps done and whether the rule fired."""
+def _train(problem: _Problem, nets, settings: _Settings) -> Trained:
+    """Adam with the stopping rule of :class:`W1Potential`; the carry of the returned
+    :class:`Trained` is ``(params, opt_state)``."""
     params, static = eqx.partition(nets, eqx.is_array)
     replicated = NamedSharding(Mesh(np.array(jax.devices()), ("data",)), P())
     params = jax.device_put(params, replicated)
     opt_state = jax.device_put(_adam_init(params), replicated)
     chunk = settings.chunk or (10 if problem.full_batch else 25)
-    scale, max_steps = problem.scale, settings.steps
-    lr = settings.learning_rate
-    best = -math.inf
-    stalled = decays = step = 0
-    converged = False
-    hist_step, hist_obj, hist_lr = [], [], []
-    bar = progress_bar(max_steps, "w1_distance", verbose=settings.verbose)
-    try:
-        while step < max_steps:
-            n_chunk = min(chunk, max_steps - step)
-            objectives = []
-            lr_arr = jnp.asarray(lr, jnp.float32)
-            for i in range(n_chunk):
-                params, opt_state, objective = _train_step(
-                    params,
-                    opt_state,
-                    static,
-                    problem.data,
-                    lr_arr,
-                    np.int32(step + i),
-                    problem.blx,
-                    problem.bly,
-                )
-                objectives.append(objective)
-            obj = float(np.mean([float(o) for o in objectives]))
-            step += n_chunk
-            hist_step.append(step)
-            hist_obj.append(obj * scale)
-            hist_lr.append(lr)
-            bar.update(n_chunk)
-            bar.set_postfix(w1=f"{obj * scale:.5g}", lr=f"{lr:.2g}")
-            # standardized units: 1e-4 absolute floor for objectives near zero (P = Q)
-            gain = settings.rtol * chunk / 25 * abs(best) + 1e-4
-            stalled = 0 if not math.isfinite(best) or obj > best + gain else stalled + 1
-            best = max(best, obj)
-            if stalled >= settings.patience:
-                stalled = 0
-                decays += 1
-                if decays > settings.n_decay:
-                    converged = True
-                    break
-                lr *= 0.5
-    finally:
-        bar.close()
-    history = TrainingHistory(
-        step=np.asarray(hist_step),
-        objective=np.asarray(hist_obj),
-        learning_rate=np.asarray(hist_lr),
+    # standardized units: 1e-4 absolute floor for objectives near zero (P = Q)
+    rtol = settings.rtol * chunk / 25
+    rule = Plateau(rtol=rtol, atol=1e-4, patience=settings.patience, n_decay=settings.n_decay)
+    return train(
+        _W1Step(static, problem.blx, problem.bly),
+        (params, opt_state),
+        problem.data,
+        steps=settings.steps,
+        chunk=chunk,
+        key=None,
+        schedule=optax.constant_schedule(settings.learning_rate),
+        desc="w1_distance",
+        verbose=settings.verbose,
+        rule=rule,
+        scan=False,
+        units={"loss": problem.scale},
+        show=("loss",),
     )
-    return eqx.combine(params, static), history, step, converged
 
 
 def _result(problem: _Problem, nets, history, n_steps, converged, t_start) -> W1Result:
@@ -704,8 +659,17 @@ class W1Potential(Estimator):
         problem = _problem(X, Y, a, b, settings, rng)
         d = problem.data.x.shape[-1]
         nets = _init_nets(rng, d, settings.hidden, settings.bjorck_iters)
-        nets, history, n_steps, converged = _train(problem, nets, settings)
-        self._set_result(_result(problem, nets, history, n_steps, converged, t_start))
+        trained = _train(problem, nets, settings)
+        params, static = trained.carry[0], eqx.partition(nets, eqx.is_array)[1]
+        result = _result(
+            problem,
+            eqx.combine(params, static),
+            trained.history,
+            trained.steps,
+            trained.converged,
+            t_start,
+        )
+        self._set_result(result)
         return self
 
     def _set_result(self, result: W1Result) -> None:

@@ -85,10 +85,10 @@ def test_toy_regression_explained_variance(toy_fit):
     assert np.all(var > 0)
     hist = fitted.history_
     assert hist.loss[-1] < hist.loss[0]  # L-BFGS decreased the negative log-likelihood
-    assert hist.reference_points.shape[1:] == (6, 2)
-    np.testing.assert_allclose(hist.reference_weights.sum(1), 1.0, atol=1e-5)
+    assert hist.metrics["reference_points"].shape[1:] == (6, 2)
+    np.testing.assert_allclose(hist.metrics["reference_weights"].sum(1), 1.0, atol=1e-5)
     # u moved (it is learned) and stayed inside the tanh box.
-    assert np.abs(hist.reference_points[-1] - hist.reference_points[0]).max() > 1e-3
+    assert np.abs(hist.metrics["reference_points"][-1] - hist.metrics["reference_points"][0]).max() > 1e-3
     assert np.all(np.abs(fitted.reference_points_) < fitted.embedding_.scale)
 
 

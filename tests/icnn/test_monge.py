@@ -103,7 +103,7 @@ def test_map_api_consistency(fitted_d2):
     )
     np.testing.assert_allclose(fd, tx[:20], atol=5e-3 * max(1.0, np.abs(tx).max()))
     hist = tmap.history
-    assert hist.step[-1] == 800 and len(hist.loss) == len(hist.w2_squared) == 8
+    assert hist.step[-1] == 800 and len(hist.loss) == len(hist.metrics["w2_squared"]) == 8
     assert np.all(np.diff(hist.elapsed) > 0)
     # the dual estimate uses 30 conjugate refinement steps: 100 give the same value
     ye = xe[:5000] @ gaussian_monge_map(M1, C1, M2, C2)[0] + gaussian_monge_map(M1, C1, M2, C2)[1]
@@ -182,11 +182,11 @@ def test_unset_settings_follow_monge_map_defaults_and_explicit_ones_win(monkeypa
 
     seen = {}
 
-    def record(state, data_x, data_y, center, scale, key, cfg, n_steps):
-        seen.update(cfg=cfg, f=state.f, aux=state.aux, chunk=n_steps)
+    def record(step, state, data, **options):
+        seen.update(cfg=step.cfg, f=state.f, aux=state.aux, chunk=options["chunk"])
         raise _Recorded
 
-    monkeypatch.setattr(monge, "_train_chunk", record)
+    monkeypatch.setattr(monge, "train", record)
     rng = np.random.default_rng(0)
     # both sides of the d = 32 switch, and a method without the step preset
     for d, method in ((2, "amortized"), (40, "amortized"), (40, "minimax")):

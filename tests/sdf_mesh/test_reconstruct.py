@@ -70,7 +70,9 @@ def test_outliers_are_dropped_and_the_field_refit():
     surface = shape.sample_surface(2048, seed=0)
     outliers = rng.uniform(-1.1, 1.1, size=(205, 3))  # 10 % uniform in the box
     pts = np.concatenate([surface, outliers])
-    kw = dict(resolution=96, seed=0, refit_steps=400, **FAST)
+    # the refit runs the preset's 1,000 updates: in 400 the field sinks at the dropped
+    # points for some seeds and not for others (measured over seeds 0-2)
+    kw = dict(resolution=96, seed=0, **FAST)
     rec = reconstruct_with_details(pts, **kw)
     kept = reconstruct_with_details(pts, outlier_radius=None, **kw)
     # The default preset ("auto") sees the isolated points and picks "robust".
@@ -91,8 +93,8 @@ def test_outliers_are_dropped_and_the_field_refit():
     # level at some of them (about 40 % here; the rest it could not reach in 400
     # steps); refit, every dropped point is outside. The dropped points lie more than
     # 3 margins from the sphere, so where a bump was, the field falls by more than 3
-    # margins (median; 5.7 measured, 3.9 at the least); elsewhere it does not rise by
-    # a margin (0.09 margin at most measured).
+    # margins (median; 8.2 measured, 5.2 at the least); elsewhere it does not rise by
+    # a margin (it falls there too, by 0.14 margin at the least measured).
     f_kept = kept.model.score_samples(pts[flagged])
     f_refit = rec.model.score_samples(pts[flagged])
     margin, sink = rec.model.margin_, f_kept - f_refit

@@ -112,7 +112,7 @@ def test_result_fields_and_potential():
     # held-out estimate is a lower bound estimate of W1: no more than ~3 s.e. above
     assert res.heldout_distance <= res.distance + 3 * res.heldout_stderr
     h = res.history
-    assert h.step.shape == h.objective.shape == h.learning_rate.shape
+    assert h.step.shape == h.loss.shape == h.learning_rate.shape == h.elapsed.shape
     assert h.step[-1] == res.n_steps
     assert np.all(np.diff(h.learning_rate) <= 0)
     assert "W1Result(distance=" in repr(res)
