@@ -150,10 +150,11 @@ def whole_fit(n: int, m: int):
     fitted = DistributionGP(n_reference=6, epsilon=EPS, steps=30).fit(data.clouds, data.y)
     t = time.perf_counter() - t0
     hist = fitted.history_
+    iters = hist.metrics["sinkhorn_iters"]
     print(
         f"fit: {t:.1f} s including compilation, {len(hist.loss) - 1} L-BFGS iterations, "
         f"NLL {hist.loss[0]:.1f} -> {hist.loss[-1]:.1f}, mean Sinkhorn iterations per cloud "
-        f"{hist.metrics["sinkhorn_iters"][0]:.0f} -> {hist.metrics["sinkhorn_iters"][-1]:.0f} (goal ≤ 120 s)"
+        f"{iters[0]:.0f} -> {iters[-1]:.0f} (goal ≤ 120 s)"
     )
     return t
 

@@ -71,10 +71,17 @@ def cosine_schedule(learning_rate: float, steps: int, final_fraction: float) -> 
     ``steps`` steps (evaluated on the host by :func:`train`).
 
     >>> s = cosine_schedule(1e-2, 100, 0.01)
-    >>> float(s(0)), round(float(s(100)), 6)
+    >>> round(float(s(0)), 6), round(float(s(100)), 6)
     (0.01, 0.0001)
     """
-    return optax.cosine_decay_schedule(learning_rate, max(int(steps), 1), alpha=final_fraction)
+    decay = optax.cosine_decay_schedule(learning_rate, max(int(steps), 1), alpha=final_fraction)
+
+    def schedule(count):
+        # optax mixes the count's integers with floats, which strict promotion rejects
+        with jax.numpy_dtype_promotion("standard"):
+            return decay(count)
+
+    return schedule
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -239,7 +246,7 @@ def _chunk_inputs(start: int, n: int, key, schedule, factor: float) -> tuple[Ste
         rates = np.full(n, factor, np.float32)
         shown = math.nan
     else:
-        with jax.numpy_dtype_promotion("standard"):
+        with jax.numpy_dtype_promotion("standard"):  # any optax schedule
             rates = np.asarray(schedule(index.astype(np.float32)), np.float32)
         rates = np.broadcast_to(rates, (n,)) * np.float32(factor)  # constant schedules
         shown = float(rates[-1])

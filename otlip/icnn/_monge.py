@@ -62,7 +62,8 @@ def _value_batch(f, u):
 def _inverse_batch(f, aux, u, n_steps: int, lr: float, method: str):
     if method == "minimax":
         return batch_gradients(aux, u)
-    return conjugate_solve(f, u, aux.batched(u), n_steps, lr)
+    start = u if method == "gan" else aux.batched(u)
+    return conjugate_solve(f, u, start, n_steps, lr)
 
 
 def _batched(fn, points: np.ndarray) -> np.ndarray:
@@ -178,17 +179,11 @@ class MongeMap:
         """Inverse map ``T⁻¹(y) = ∇f*(y)`` for points ``[n, d]`` of the target.
 
         ``"amortized"``: the amortization network refined by ``steps`` (default
-        ``inverse_steps``) Adam steps on the conjugate problem; ``"minimax"``: the
-        gradient of the conjugate ICNN.
-
-        Raises:
-            NotImplementedError: for ``"gan"`` (Alg. 10 learns ``T`` only).
+        ``inverse_steps``) Adam steps on the conjugate problem
+        ``max_x ⟨x, y⟩ − f(x)``; ``"minimax"``: the gradient of the conjugate ICNN;
+        ``"gan"`` (Alg. 10 learns no conjugate): ``steps`` Adam steps on the
+        conjugate problem from ``x = y``.
         """
-        if self.method == "gan":
-            raise NotImplementedError(
-                "method='gan' (thesis Alg. 10) learns only T; fit method='amortized' "
-                "or 'minimax' for the inverse map"
-            )
         n_steps = self.inverse_steps if steps is None else steps
         if int(n_steps) != n_steps or n_steps < 0:
             raise ValueError(f"`steps` must be an integer >= 0, got {steps!r}")
@@ -204,15 +199,14 @@ class W2Estimate:
     """Estimated Wasserstein-2 distance and the map that realizes it.
 
     Attributes:
-        distance: the estimate of ``W2(P, Q)``, NOT squared: ``dual_distance`` when the
-            method provides a conjugate (``"amortized"``, ``"minimax"``), else
-            ``primal_distance``.
+        distance: the estimate of ``W2(P, Q)``, NOT squared: the dual estimate, for
+            every method.
         primal_distance: ``sqrt(E‖x − T(x)‖²)`` over the evaluation points of ``P``.
             Its error is first order in the map error (``T#P ≠ Q`` changes the cost).
         dual_distance: ``sqrt(E‖x‖² + E‖y‖² − 2(E f(x) + E f*(y)))`` with the conjugate
             refined at evaluation; its error is second order in the potential's error
             (the dual is maximal at the optimum), so it is the more accurate of the
-            two. NaN for ``"gan"``.
+            two (:attr:`distance`).
         map: the :class:`MongeMap`.
         n_eval: number of evaluation points (all of ``x`` / ``y`` for point clouds,
             ``n_eval`` fresh samples for samplers).
@@ -615,24 +609,23 @@ def w2_distance(
     ey = check_points(y, "y") if not callable(y) else np.asarray(y(k_ey, int(n_eval)))
     tx = tmap.transport(ex)
     w2sq = float(np.mean(np.sum((tx.astype(np.float64) - ex) ** 2, axis=1)))
-    dual = float("nan")
-    if tmap.method != "gan":
-        # E‖x‖² + E‖y‖² − 2 (E f(x) + E f*(y)), f*(y) = ⟨x*, y⟩ − f(x*), x* = T⁻¹(y)
-        # 30 refinement steps after the amortized guess: the dual is second order in
-        # the conjugate's error, more steps do not change the estimate (checked in tests)
-        xs = tmap.inverse(ey, steps=30)
-        fx = tmap.potential(ex).astype(np.float64)
-        fxs = tmap.potential(xs).astype(np.float64)
-        conj = np.sum(xs.astype(np.float64) * ey, 1) - fxs
-        sq = (
-            np.mean(np.sum(ex.astype(np.float64) ** 2, 1))
-            + np.mean(np.sum(ey.astype(np.float64) ** 2, 1))
-            - 2.0 * (fx.mean() + conj.mean())
-        )
-        dual = float(np.sqrt(max(sq, 0.0)))
+    # E‖x‖² + E‖y‖² − 2 (E f(x) + E f*(y)), f*(y) = ⟨x*, y⟩ − f(x*), x* = T⁻¹(y).
+    # 30 refinement steps after the amortized guess: the dual is second order in the
+    # conjugate's error, more steps do not change the estimate (checked in tests);
+    # from the identity ("gan"), the map's own inverse_steps.
+    xs = tmap.inverse(ey, steps=30 if tmap.method == "amortized" else None)
+    fx = tmap.potential(ex).astype(np.float64)
+    fxs = tmap.potential(xs).astype(np.float64)
+    conj = np.sum(xs.astype(np.float64) * ey, 1) - fxs
+    sq = (
+        np.mean(np.sum(ex.astype(np.float64) ** 2, 1))
+        + np.mean(np.sum(ey.astype(np.float64) ** 2, 1))
+        - 2.0 * (fx.mean() + conj.mean())
+    )
+    dual = float(np.sqrt(max(sq, 0.0)))
     primal = math.sqrt(w2sq)
     return W2Estimate(
-        distance=primal if math.isnan(dual) else dual,
+        distance=dual,
         primal_distance=primal,
         dual_distance=dual,
         map=tmap,

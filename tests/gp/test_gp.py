@@ -88,7 +88,8 @@ def test_toy_regression_explained_variance(toy_fit):
     assert hist.metrics["reference_points"].shape[1:] == (6, 2)
     np.testing.assert_allclose(hist.metrics["reference_weights"].sum(1), 1.0, atol=1e-5)
     # u moved (it is learned) and stayed inside the tanh box.
-    assert np.abs(hist.metrics["reference_points"][-1] - hist.metrics["reference_points"][0]).max() > 1e-3
+    trajectory = hist.metrics["reference_points"]
+    assert np.abs(trajectory[-1] - trajectory[0]).max() > 1e-3
     assert np.all(np.abs(fitted.reference_points_) < fitted.embedding_.scale)
 
 

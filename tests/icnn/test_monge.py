@@ -255,8 +255,13 @@ def test_gan_alg10_learns_a_translation():
     assert est.distance == pytest.approx(3.0, rel=0.10)
     xe = np.asarray(sx(jax.random.key(5), 5000))
     assert l2_uvp(est.transport(xe), xe + np.array([3.0, 0.0]), 2.0) < 10.0
-    with pytest.raises(NotImplementedError, match="gan"):
-        est.map.inverse(xe)
+    # the dual estimate, as for every method; the inverse solves the conjugate problem
+    # from the identity: T⁻¹(T(x)) = x (Adam's last steps at rate 0.05 stay within a
+    # fraction of it: median 0.019 and largest 0.091 measured, on a translation of 3)
+    assert est.distance == est.dual_distance
+    yt = est.transport(xe[:500])
+    err = np.linalg.norm(est.map.inverse(yt) - xe[:500], axis=1)
+    assert np.median(err) < 0.04 and err.max() < 0.15
 
 
 @pytest.mark.slow
