@@ -359,7 +359,7 @@ def train(
             n = min(chunk, steps - done)
             inputs, rate = _chunk_inputs(done, n, key, schedule, factor)
             carry, metrics = _run_chunk(step, carry, data, inputs, scan)
-            raw = {k: np.asarray(v).mean(axis=0) for k, v in metrics.items()}
+            raw = {k: np.asarray(v, np.float64).mean(axis=0) for k, v in metrics.items()}
             done += n
             if not np.isfinite(raw["loss"]):
                 raise FloatingPointError(
