@@ -8,8 +8,9 @@ only by users of the Gaussian-process package.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
+
+from otlip._lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -149,21 +150,4 @@ if TYPE_CHECKING:  # the names as type checkers and IDEs see them
 # Sub-packages, imported on first access too (``otlip.datasets.banana(...)``).
 _SUBPACKAGES = ("datasets", "gp", "icnn", "quantiles", "sdf_mesh", "w1")
 
-_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
-
-__all__ = sorted(_WHERE)
-
-
-def __getattr__(name: str):
-    if name in _SUBPACKAGES:
-        return importlib.import_module(f"otlip.{name}")
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module 'otlip' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # later look-ups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__, __all__ = lazy_exports(globals(), _EXPORTS, _SUBPACKAGES)

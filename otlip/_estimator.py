@@ -33,6 +33,12 @@ class Estimator(BaseEstimator):
 
     _fitted_marker: str = "n_features_in_"
 
+    def _store_params(self, arguments: dict[str, Any]) -> None:
+        """Store the constructor's arguments as given (``locals()`` of ``__init__``):
+        scikit-learn's convention, checked and converted in ``fit`` only."""
+        for name in self._get_param_names():
+            setattr(self, name, arguments[name])
+
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, self._fitted_marker)
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from otlip._validation import check_points
 
-__all__ = ["add_model_out", "atomic_path", "load_points", "save_array"]
+__all__ = ["atomic_path", "load_points", "save_array"]
 
 POINT_FORMATS = (".npy", ".npz", ".csv", ".txt", ".xyz")
 
@@ -107,14 +107,3 @@ def save_array(path: str | os.PathLike, array) -> Path:
         else:
             raise ValueError(f"unsupported output extension {target.suffix!r}; use .npy or .csv")
     return target
-
-
-def add_model_out(parser) -> None:
-    """The ``--model-out PATH`` option of every sub-command: the fitted model, for
-    :func:`otlip.load`."""
-    parser.add_argument(
-        "--model-out",
-        default=None,
-        metavar="PATH",
-        help="save the fitted model (otlip.load reads it), e.g. model.otlip",
-    )

@@ -36,7 +36,7 @@ from otlip._io import atomic_path
 __all__ = ["load", "register", "save"]
 
 _MAGIC = b"OTLIP-MODEL\n"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 _REGISTRY: dict[str, type] = {}
 
 
@@ -192,6 +192,24 @@ def load(path: str | os.PathLike):
         True
     """
     p = Path(path)
+    header, data = _read(p)
+    cls = _REGISTRY[header["class"]]
+    meta = _decode(header["meta"])
+    if header["params"] is None:  # a result object
+        tree = eqx.tree_deserialise_leaves(
+            io.BytesIO(data), cls._state_like(meta), filter_spec=_read_leaf
+        )
+        return cls._from_state(meta, tree)
+    estimator = cls(**_decode(header["params"]))
+    with estimator._loading():
+        like = estimator._state_like(meta)
+        tree = eqx.tree_deserialise_leaves(io.BytesIO(data), like, filter_spec=_read_leaf)
+        estimator._restore_state(meta, tree)
+    return estimator
+
+
+def _read(p: Path) -> tuple[dict, bytes]:
+    """The checked header and the payload of the model file ``p``."""
     if not p.is_file():
         raise FileNotFoundError(f"`path`: no such file: {p}")
     with open(p, "rb") as fh:
@@ -218,15 +236,14 @@ def load(path: str | os.PathLike):
     if missing:
         raise ValueError(f"`path`: the header of {p} lacks {missing}")
     # The class registers itself when its package is imported.
-    name = str(header.get("class", ""))
+    name = str(header["class"])
     package = name.rsplit(".", 1)[0]
     if package.startswith("otlip.") or package == "otlip":
         try:
             __import__(package)
         except ImportError:
             pass
-    cls = _REGISTRY.get(name)
-    if cls is None:
+    if name not in _REGISTRY:
         raise TypeError(f"`path`: {p} holds a {name!r}, which this otlip cannot load")
     if len(data) != header["payload_bytes"]:
         raise ValueError(
@@ -235,15 +252,4 @@ def load(path: str | os.PathLike):
         )
     if hashlib.sha256(data).hexdigest() != header["payload_sha256"]:
         raise ValueError(f"`path`: {p} is corrupted (its checksum does not match)")
-    meta = _decode(header["meta"])
-    if header["params"] is None:  # a result object
-        tree = eqx.tree_deserialise_leaves(
-            io.BytesIO(data), cls._state_like(meta), filter_spec=_read_leaf
-        )
-        return cls._from_state(meta, tree)
-    estimator = cls(**_decode(header["params"]))
-    with estimator._loading():
-        like = estimator._state_like(meta)
-        tree = eqx.tree_deserialise_leaves(io.BytesIO(data), like, filter_spec=_read_leaf)
-        estimator._restore_state(meta, tree)
-    return estimator
+    return header, data

@@ -33,6 +33,7 @@ from otlip._progress import progress_bar
 __all__ = [
     "Plateau",
     "RelativeDecrease",
+    "RunAll",
     "StepInputs",
     "StoppingRule",
     "Trained",
@@ -61,9 +62,17 @@ def adam(learning_rate, *, b1: float = 0.9) -> optax.GradientTransformation:
     """optax's Adam at ``learning_rate`` (a step's traced rate, or a float).
 
     The optimizer state does not depend on the rate: ``adam(0.0).init(params)``
-    initializes the state that steps at any rate update.
+    initializes the state that steps at any rate update. The update runs under
+    standard dtype promotion: optax raises float decays to int32 step counts, which
+    strict promotion (the test suite's, maybe a user's) rejects.
     """
-    return optax.adam(learning_rate, b1=b1)
+    inner = optax.adam(learning_rate, b1=b1)
+
+    def update(updates, state, params=None):
+        with jax.numpy_dtype_promotion("standard"):
+            return inner.update(updates, state, params)
+
+    return optax.GradientTransformation(inner.init, update)
 
 
 def cosine_schedule(learning_rate: float, steps: int, final_fraction: float) -> optax.Schedule:
@@ -94,8 +103,8 @@ class TrainingHistory:
         learning_rate: ``[k]`` learning rate of the chunk's last step (NaN for a
             line-search solver, which has none).
         elapsed: ``[k]`` wall-clock seconds since the start of training.
-        metrics: the estimator's other per-record quantities, each ``[k, ...]``, in
-            data units (named in each estimator's documentation).
+        metrics: the estimator's other per-record quantities, each ``[k, ...]`` (named,
+            with their units, in each estimator's documentation).
     """
 
     step: np.ndarray
@@ -106,6 +115,12 @@ class TrainingHistory:
 
     def __len__(self) -> int:
         return int(self.step.size)
+
+    @classmethod
+    def empty(cls) -> TrainingHistory:
+        """The history of a fit without training (no record)."""
+        none = np.zeros(0)
+        return cls(step=np.zeros(0, np.int64), loss=none, learning_rate=none, elapsed=none)
 
     def _tree(self) -> dict:
         """The arrays, as a pytree for :mod:`otlip._persist`."""
@@ -190,6 +205,17 @@ class Plateau(StoppingRule):
 
 
 @dataclasses.dataclass(frozen=True)
+class RunAll(StoppingRule):
+    """Run every step at the scheduled rate."""
+
+    def start(self):
+        return None
+
+    def update(self, state, loss):
+        return state, Decision(False, 1.0)
+
+
+@dataclasses.dataclass(frozen=True)
 class RelativeDecrease(StoppingRule):
     """Stop when the loss changes by at most ``tol · max(1, |loss|)`` from one record
     to the next (the rule of quasi-Newton solvers)."""
@@ -215,16 +241,13 @@ def _scan_chunk(step, carry, data, inputs: StepInputs):
         out, metrics = step(eqx.combine(arrays, static), data, inp)
         return eqx.filter(out, eqx.is_array), metrics
 
-    # optax raises float decays to int32 counts, which strict promotion rejects
-    with jax.numpy_dtype_promotion("standard"):
-        arrays, metrics = jax.lax.scan(body, arrays, inputs)
+    arrays, metrics = jax.lax.scan(body, arrays, inputs)
     return eqx.combine(arrays, static), metrics
 
 
 @eqx.filter_jit
 def _one_step(step, carry, data, inputs: StepInputs):
-    with jax.numpy_dtype_promotion("standard"):
-        return step(carry, data, inputs)
+    return step(carry, data, inputs)
 
 
 def _run_chunk(step, carry, data, inputs: StepInputs, scan: bool):
@@ -265,7 +288,7 @@ class Trained:
         carry: the carry after the last step.
         history: the :class:`TrainingHistory`.
         steps: the steps done.
-        converged: whether the stopping rule ended the run before ``steps``.
+        converged: whether the stopping rule ended the run (possibly at ``steps``).
     """
 
     carry: Any
@@ -300,6 +323,12 @@ class _Recorder:
         )
 
 
+def _check_finite(record: Mapping[str, np.ndarray], what: str, hint: str) -> None:
+    bad = [k for k, v in record.items() if not np.all(np.isfinite(v))]
+    if bad:
+        raise FloatingPointError(f"{what}: {', '.join(bad)} non-finite; {hint}")
+
+
 def train(
     step: Callable,
     carry,
@@ -311,12 +340,13 @@ def train(
     schedule: optax.Schedule | None,
     desc: str,
     verbose: bool,
-    rule: StoppingRule | None = None,
+    rule: StoppingRule = RunAll(),
     scan: bool = True,
     units: Mapping[str, float] | None = None,
     show: tuple[str, ...] = ("loss",),
     initial: Mapping[str, Any] | None = None,
     divergence_hint: str = "try a smaller `learning_rate`",
+    on_record: Callable[[int, Mapping[str, np.ndarray]], None] | None = None,
 ) -> Trained:
     """Run ``steps`` steps of ``step`` in chunks of ``chunk``.
 
@@ -332,13 +362,15 @@ def train(
             the rule's factor, for solvers without one).
         desc: progress-bar label and the name in error messages.
         verbose: show the progress bar.
-        rule: a :class:`StoppingRule` fed the raw chunk losses (``None``: run all).
+        rule: a :class:`StoppingRule` fed the raw chunk losses.
         scan: one ``lax.scan`` per chunk, or one jitted call per step.
         units: factors from the steps' units to the history's, per metric name.
         show: the metrics on the progress bar.
         initial: a record at step 0 (metrics at the initial carry), also fed to the
             rule.
         divergence_hint: how to avoid the non-finite loss, in its error message.
+        on_record: called on the host with the steps done and the chunk's mean metrics
+            (the steps' units) after each chunk, before the divergence check.
 
     Returns:
         A :class:`Trained`.
@@ -347,12 +379,11 @@ def train(
         FloatingPointError: the loss became non-finite.
     """
     recorder = _Recorder(units or {})
-    state = rule.start() if rule is not None else None
+    state = rule.start()
     factor, done, converged = 1.0, 0, False
     if initial is not None:
         recorder.add(0, initial, math.nan)
-        if rule is not None:
-            state, _ = rule.update(state, float(initial["loss"]))
+        state, _ = rule.update(state, float(initial["loss"]))
     bar = progress_bar(steps, desc, verbose=verbose)
     try:
         while done < steps and not converged:
@@ -361,17 +392,14 @@ def train(
             carry, metrics = _run_chunk(step, carry, data, inputs, scan)
             raw = {k: np.asarray(v, np.float64).mean(axis=0) for k, v in metrics.items()}
             done += n
-            if not np.isfinite(raw["loss"]):
-                raise FloatingPointError(
-                    f"{desc} diverged at step {done}: the loss is {float(raw['loss'])}; "
-                    f"{divergence_hint}"
-                )
+            if on_record is not None:
+                on_record(done, raw)
+            _check_finite(raw, f"{desc} diverged at step {done}", divergence_hint)
             record = recorder.add(done, raw, rate)
             bar.update(n)
             bar.set_postfix({k: f"{float(np.mean(record[k])):.5g}" for k in show})
-            if rule is not None:
-                state, decision = rule.update(state, float(raw["loss"]))
-                converged, factor = decision.stop, decision.lr_factor
+            state, decision = rule.update(state, float(raw["loss"]))
+            converged, factor = decision.stop, decision.lr_factor
     finally:
         bar.close()
     return Trained(carry, recorder.history(), done, converged)

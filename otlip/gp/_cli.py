@@ -7,13 +7,15 @@ import time
 
 import numpy as np
 
-from otlip._io import add_model_out
 
-
-def _run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace):
     from otlip._io import atomic_path
-    from otlip.gp._gp import DistributionGP
     from otlip.gp._io import load_clouds
+
+    try:
+        from otlip.gp._gp import DistributionGP
+    except ImportError as exc:
+        raise ImportError(f"{exc}; `otlip gp` needs the gp extra: pip install 'otlip[gp]'") from exc
 
     clouds, y, weights = load_clouds(args.train, "TRAIN")
     if y is None:
@@ -61,30 +63,17 @@ def _run(args: argparse.Namespace) -> int:
                     comments="",
                 )
             print(f"wrote {args.output}")
-    if args.model_out:
-        gp.save(args.model_out)
-        print(f"wrote {args.model_out} (read it with otlip.load)")
-    return 0
+    return gp
 
 
-def register(subparsers) -> None:
-    """Add the ``gp`` sub-command."""
-    p = subparsers.add_parser(
-        "gp",
-        help="Gaussian-process regression on point clouds (Sinkhorn embedding, learned u)",
-        description="Clouds are .npz files with `points` [N, d], `sizes` [n] (points per "
-        "cloud), optional `weights` [N] and `y` [n]; otlip.gp.save_clouds writes them.",
-    )
+def add_options(p: argparse.ArgumentParser) -> None:
+    """Its own options (otlip.cli adds the common ones)."""
     p.add_argument("train", help="training clouds with targets `y` (.npz)")
     p.add_argument("--predict", default=None, help="clouds to predict (.npz; `y` optional)")
     p.add_argument("-o", "--output", default=None, help="predictions as CSV (mean, variance)")
-    add_model_out(p)
     p.add_argument(
         "--kernel", default="rbf", choices=("rbf", "exponential", "matern32", "matern52")
     )
     p.add_argument("--n-reference", type=int, default=6, help="support size |u| (default 6)")
     p.add_argument("--epsilon", type=float, default=0.1, help="entropic regularisation")
     p.add_argument("--steps", type=int, default=30, help="most L-BFGS steps (default 30)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--quiet", action="store_true", help="no progress output")
-    p.set_defaults(func=_run)

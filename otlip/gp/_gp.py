@@ -342,6 +342,23 @@ class _SinkhornGP(Estimator):
         }
         joint = _strong_jit(joint)
         spec = _trainable(joint, self.learn_reference)
+        warned = False
+
+        def warn_once_over_the_cap(step, record):
+            # the forward solve from the warm start at the accepted iterate is the
+            # differentiated one there: its count says whether the cap cut it
+            nonlocal warned
+            most = int(record["max_sinkhorn_iters"])
+            if self.warm_start and not warned and most > _WARM_MAX_ITERATIONS:
+                warned = True
+                warnings.warn(
+                    f"a warm-started Sinkhorn solve needed {most} iterations at step {step}, "
+                    f"more than the {_WARM_MAX_ITERATIONS} its gradient was unrolled over; "
+                    "the gradient is approximate (a larger `epsilon` converges faster)",
+                    RuntimeWarning,
+                    stacklevel=6,
+                )
+
         trained = train(
             _LBFGSStep(spec, conjugate, bool(self.warm_start)),
             (joint, _lbfgs_init(joint, spec), f_init),
@@ -356,18 +373,9 @@ class _SinkhornGP(Estimator):
             scan=False,
             initial=initial,
             divergence_hint="try a larger `epsilon`",
+            on_record=warn_once_over_the_cap,
         )
-        history = trained.history
-        most = int(history.metrics["max_sinkhorn_iters"][1:].max(initial=0))
-        if self.warm_start and most > _WARM_MAX_ITERATIONS:
-            warnings.warn(
-                f"a warm-started Sinkhorn solve needed {most} iterations, more than the "
-                f"{_WARM_MAX_ITERATIONS} its gradient was unrolled over; the gradient is "
-                "approximate (a larger `epsilon` converges faster)",
-                RuntimeWarning,
-                stacklevel=4,
-            )
-        return trained.carry[0], history
+        return trained.carry[0], trained.history
 
     # ------------------------------------------------------------ fitted model
     @property
@@ -527,19 +535,7 @@ class DistributionGP(_SinkhornGP):
         seed: int = 0,
         verbose: bool = False,
     ):
-        self.kernel = kernel
-        self.n_reference = n_reference
-        self.epsilon = epsilon
-        self.init_radius = init_radius
-        self.scale = scale
-        self.steps = steps
-        self.tol = tol
-        self.threshold = threshold
-        self.implicit = implicit
-        self.warm_start = warm_start
-        self.learn_reference = learn_reference
-        self.seed = seed
-        self.verbose = verbose
+        self._store_params(locals())
 
     def _model(self, lengthscale, dtype, n_clouds: int) -> eqx.Module:
         del n_clouds
@@ -632,20 +628,7 @@ class DistributionGPClassifier(ClassifierMixin, _SinkhornGP):
         seed: int = 0,
         verbose: bool = False,
     ):
-        self.kernel = kernel
-        self.n_reference = n_reference
-        self.epsilon = epsilon
-        self.init_radius = init_radius
-        self.scale = scale
-        self.steps = steps
-        self.tol = tol
-        self.threshold = threshold
-        self.implicit = implicit
-        self.warm_start = warm_start
-        self.learn_reference = learn_reference
-        self.hyperprior_scale = hyperprior_scale
-        self.seed = seed
-        self.verbose = verbose
+        self._store_params(locals())
 
     def _model(self, lengthscale, dtype, n_clouds: int) -> eqx.Module:
         # No observation noise regularises the latent Gram: gpjax's 1e-6 jitter is below

@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from otlip._io import add_model_out
 
-__all__ = ["register"]
-
-
-def _run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace):
     from otlip._io import load_points, save_array
     from otlip._validation import check_same_dim, parse_widths
     from otlip.icnn._monge import monge_map_defaults, w2_distance
@@ -44,19 +40,11 @@ def _run(args: argparse.Namespace) -> int:
     if args.map_out is not None:
         path = save_array(args.map_out, est.transport(x))
         print(f"T(A) written to {path}")
-    if args.model_out is not None:
-        print(f"estimate and map written to {est.save(args.model_out)}")
-    return 0
+    return est
 
 
-def register(subparsers) -> None:
-    """Add the ``w2`` sub-command."""
-    p = subparsers.add_parser(
-        "w2",
-        help="Wasserstein-2 distance and Monge map between two point clouds (ICNN)",
-        description="Estimate W2(A, B) (not squared) with an input convex network whose "
-        "gradient is the Monge map; optionally write T(A) to a file.",
-    )
+def add_options(p: argparse.ArgumentParser) -> None:
+    """Its own options (otlip.cli adds the common ones)."""
     p.add_argument("source", help="source points A (.npy, .npz, .csv, .xyz), shape [n, d]")
     p.add_argument("target", help="target points B, shape [m, d]")
     p.add_argument("--map-out", default=None, help="write T(A) [n, d] here (.npy or .csv)")
@@ -76,7 +64,3 @@ def register(subparsers) -> None:
     p.add_argument(
         "--hidden", default=None, help="ICNN widths, e.g. 64,64 (default 64,64,64; 128s if d > 32)"
     )
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--quiet", action="store_true", help="no progress output")
-    add_model_out(p)
-    p.set_defaults(func=_run)

@@ -496,19 +496,7 @@ class MongeMapEstimator(Estimator):
         verbose: bool = False,
         log_every: int = 100,
     ):
-        self.method = method
-        self.steps = steps
-        self.batch_size = batch_size
-        self.hidden = hidden
-        self.positive = positive
-        self.learning_rate = learning_rate
-        self.conj_steps = conj_steps
-        self.conj_learning_rate = conj_learning_rate
-        self.inner_steps = inner_steps
-        self.lam = lam
-        self.seed = seed
-        self.verbose = verbose
-        self.log_every = log_every
+        self._store_params(locals())
 
     def fit(self, X, Y) -> MongeMapEstimator:
         """Learn the map from ``X`` (points ``[n, d]`` or a sampler) to ``Y``; returns self."""

@@ -1,4 +1,4 @@
-"""Training steps of the three Monge-map solvers (one jitted chunk of steps at a time).
+"""Training steps of the three Monge-map solvers (run by :func:`otlip._train.train`).
 
 All solvers learn a convex potential ``f`` (an :class:`ICNN`) on standardized data and
 use ``T = ∇f`` as the Monge map from ``P`` (source) to ``Q`` (target). They differ in

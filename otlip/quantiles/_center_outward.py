@@ -18,6 +18,7 @@ import numpy as np
 from otlip._batching import fixed_batches, padded_apply
 from otlip._estimator import Estimator
 from otlip._persist import register
+from otlip._train import TrainingHistory
 from otlip._validation import check_points, check_probability
 from otlip.icnn import batch_gradients
 from otlip.quantiles._contours import level_mesh, level_polyline, resample_closed
@@ -92,6 +93,10 @@ class CenterOutward(Estimator):
         seed: seed for the network, mini-batches, grids and splits.
         verbose: progress bar while fitting.
 
+    Attributes (after ``fit``):
+        history_: the :class:`~otlip.TrainingHistory` of the network's regression
+            (mean squared error; no record for ``"discrete"``).
+
     Example:
         >>> import numpy as np
         >>> from otlip.quantiles import CenterOutward
@@ -116,17 +121,7 @@ class CenterOutward(Estimator):
         seed: int = 0,
         verbose: bool = False,
     ):
-        self.method = method
-        self.hidden = hidden
-        self.steps = steps
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.calibration = calibration
-        self.calibration_fraction = calibration_fraction
-        self.max_assign = max_assign
-        self.passes = passes
-        self.seed = seed
-        self.verbose = verbose
+        self._store_params(locals())
 
     def _config(self) -> NeuralConfig:
         """The validated hyper-parameters of the neural map."""
@@ -171,7 +166,7 @@ class CenterOutward(Estimator):
             self.assignment_: DiscreteAssignment | None = assign_to_grid(z, seed=self.seed)
             self.potential_ = None
             self.calibration_ = None
-            self.train_loss_ = float("nan")
+            self.history_ = TrainingHistory.empty()
             self.n_features_in_ = d
             return self
         rng = np.random.default_rng(self.seed)
@@ -185,7 +180,7 @@ class CenterOutward(Estimator):
         idx, targets = assignment_targets(
             zf, max_assign=config.max_assign, passes=config.passes, rng=rng
         )
-        self.potential_, self.train_loss_ = fit_potential(
+        self.potential_, self.history_ = fit_potential(
             zf[idx], targets, config, key=jax.random.key(self.seed), verbose=self.verbose
         )
         self.assignment_ = None
@@ -211,7 +206,7 @@ class CenterOutward(Estimator):
         meta = {
             "n_features_in_": self.n_features_in_,
             "scale_": self.scale_,
-            "train_loss_": self.train_loss_,
+            "history_": self.history_._meta(),
             "n_assigned": 0 if self.assignment_ is None else int(self.assignment_.y.shape[0]),
             "n_calibration": 0 if self.calibration_ is None else int(self.calibration_.raw.size),
         }
@@ -219,6 +214,7 @@ class CenterOutward(Estimator):
             "center_": self.center_,
             "bounds_": self.bounds_,
             "potential_": self.potential_,
+            "history_": self.history_._tree(),
             "assignment_": None if (a := self.assignment_) is None else (a.y, a.u, a.f, a.g),
             "calibration_": None if self.calibration_ is None else self.calibration_.raw,
         }
@@ -236,6 +232,7 @@ class CenterOutward(Estimator):
             "center_": vec,
             "bounds_": (vec, vec),
             "potential_": potential,
+            "history_": TrainingHistory._like(meta["history_"]),
             "assignment_": None if n == 0 else (np.zeros((n, d)),) * 2 + (np.zeros(n),) * 2,
             "calibration_": None if n_cal == 0 else np.zeros(n_cal),
         }
@@ -243,7 +240,8 @@ class CenterOutward(Estimator):
     def _restore_state(self, meta, tree):
         self.center_, self.scale_ = tree["center_"], meta["scale_"]
         self.bounds_ = tree["bounds_"]
-        self.potential_, self.train_loss_ = tree["potential_"], meta["train_loss_"]
+        self.potential_ = tree["potential_"]
+        self.history_ = TrainingHistory._from_tree(tree["history_"])
         a = tree["assignment_"]
         self.assignment_ = None if a is None else DiscreteAssignment(*a)
         raw = tree["calibration_"]

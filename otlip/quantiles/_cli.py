@@ -6,7 +6,6 @@ import argparse
 
 import numpy as np
 
-from otlip._io import add_model_out
 from otlip._validation import check_probability
 
 
@@ -18,7 +17,7 @@ def _parse_taus(text: str) -> np.ndarray:
     return check_probability(vals, "--taus")
 
 
-def _run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace):
     from otlip._io import atomic_path, load_points
     from otlip.quantiles._center_outward import CenterOutward
 
@@ -56,17 +55,11 @@ def _run(args: argparse.Namespace) -> int:
             ax.figure.savefig(tmp, dpi=120, bbox_inches="tight")
         plt.close(ax.figure)
         print(f"wrote {args.plot}")
-    if args.model_out:
-        print(f"wrote {model.save(args.model_out)} (read it with otlip.load)")
-    return 0
+    return model
 
 
-def register(subparsers) -> None:
-    """Add the ``quantiles`` sub-command."""
-    p = subparsers.add_parser(
-        "quantiles",
-        help="center-outward quantile regions of a point cloud (coverage on a held-out split)",
-    )
+def add_options(p: argparse.ArgumentParser) -> None:
+    """Its own options (otlip.cli adds the common ones)."""
     p.add_argument("data", help="point cloud [n, d] (.npy, .npz, .csv, .xyz)")
     p.add_argument("--taus", default="0.25,0.5,0.75,0.9", help="levels in (0, 1), comma-separated")
     p.add_argument(
@@ -75,7 +68,3 @@ def register(subparsers) -> None:
     p.add_argument("--method", choices=("neural", "discrete"), default="neural")
     p.add_argument("--steps", type=int, default=2000, help="training steps (neural)")
     p.add_argument("--test-fraction", type=float, default=0.2, help="held-out fraction")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--quiet", action="store_true", help="no progress output")
-    add_model_out(p)
-    p.set_defaults(func=_run)

@@ -26,6 +26,7 @@ import numpy as np
 
 from otlip._estimator import Estimator
 from otlip._persist import register
+from otlip._train import TrainingHistory
 from otlip._validation import check_int, check_points, check_probability
 from otlip.quantiles._center_outward import Calibration, _scalar_level, padded_map
 from otlip.quantiles._discrete import exact_assignment
@@ -126,6 +127,10 @@ class ConditionalCenterOutward(Estimator):
         seed: seed for the network, mini-batches and partitions.
         verbose: progress bar.
 
+    Attributes (after ``fit``):
+        history_: the :class:`~otlip.TrainingHistory` of the regression (mean squared
+            error).
+
     Example:
         >>> from otlip.quantiles import ConditionalCenterOutward
         >>> from otlip.datasets import conditional_banana
@@ -149,16 +154,7 @@ class ConditionalCenterOutward(Estimator):
         seed: int = 0,
         verbose: bool = False,
     ):
-        self.hidden = hidden
-        self.context = context
-        self.steps = steps
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.window = window
-        self.passes = passes
-        self.calibration = calibration
-        self.seed = seed
-        self.verbose = verbose
+        self._store_params(locals())
 
     def _config(self) -> NeuralConfig:
         """The validated hyper-parameters."""
@@ -207,7 +203,7 @@ class ConditionalCenterOutward(Estimator):
             jnp.asarray(xs[idx], jnp.float32),
             jnp.asarray(targets, jnp.float32),
         )
-        self.potential_, self.train_loss_ = train(
+        self.potential_, self.history_ = train(
             net,
             data,
             _conditional_mse,
@@ -236,7 +232,7 @@ class ConditionalCenterOutward(Estimator):
             "n_features_in_": self.n_features_in_,
             "n_targets_": self.n_targets_,
             "y_scale_": self.y_scale_,
-            "train_loss_": self.train_loss_,
+            "history_": self.history_._meta(),
             "n_calibration": 0 if self.calibration_ is None else int(self.calibration_.raw.size),
         }
         tree = {
@@ -244,6 +240,7 @@ class ConditionalCenterOutward(Estimator):
             "x_scale_": self.x_scale_,
             "y_center_": self.y_center_,
             "potential_": self.potential_,
+            "history_": self.history_._tree(),
             "calibration_": None if self.calibration_ is None else self.calibration_.raw,
         }
         return meta, tree
@@ -256,13 +253,15 @@ class ConditionalCenterOutward(Estimator):
             "x_scale_": np.zeros(f),
             "y_center_": np.zeros(d),
             "potential_": potential,
+            "history_": TrainingHistory._like(meta["history_"]),
             "calibration_": None if n_cal == 0 else np.zeros(n_cal),
         }
 
     def _restore_state(self, meta, tree):
         self.x_center_, self.x_scale_ = tree["x_center_"], tree["x_scale_"]
         self.y_center_, self.y_scale_ = tree["y_center_"], meta["y_scale_"]
-        self.potential_, self.train_loss_ = tree["potential_"], meta["train_loss_"]
+        self.potential_ = tree["potential_"]
+        self.history_ = TrainingHistory._from_tree(tree["history_"])
         raw = tree["calibration_"]
         self.calibration_ = None if raw is None else Calibration(raw=raw)
         self.n_features_in_, self.n_targets_ = meta["n_features_in_"], meta["n_targets_"]

@@ -27,7 +27,7 @@ import numpy as np
 from scipy.stats import special_ortho_group
 
 from otlip._precision import full_precision
-from otlip._train import adam, cosine_schedule
+from otlip._train import TrainingHistory, adam, cosine_schedule
 from otlip._train import train as train_steps
 from otlip._validation import check_int
 from otlip.icnn import ICNN, batch_gradients
@@ -173,8 +173,8 @@ class _RegressionStep(eqx.Module):
 
 
 def train(net, data, loss_fn, config: NeuralConfig, *, key: jax.Array, verbose: bool, desc: str):
-    """Adam with cosine decay on ``loss_fn`` for ``config.steps`` steps; returns ``(net, loss)``
-    with the mean loss of the last chunk of steps."""
+    """Adam with cosine decay on ``loss_fn`` for ``config.steps`` steps; returns ``(net,
+    history)``, the :class:`~otlip.TrainingHistory` one record per 250 steps."""
     opt_state = adam(0.0).init(eqx.filter(net, eqx.is_inexact_array))
     trained = train_steps(
         _RegressionStep(loss_fn, int(config.batch_size)),
@@ -187,7 +187,7 @@ def train(net, data, loss_fn, config: NeuralConfig, *, key: jax.Array, verbose: 
         desc=desc,
         verbose=verbose,
     )
-    return trained.carry[0], float(trained.history.loss[-1])
+    return trained.carry[0], trained.history
 
 
 def fit_potential(
@@ -197,7 +197,7 @@ def fit_potential(
     *,
     key: jax.Array,
     verbose: bool = False,
-) -> tuple[ICNN, float]:
+) -> tuple[ICNN, TrainingHistory]:
     """Regress ``∇g(z_i)`` onto ``targets[i]`` with an ICNN ``g``.
 
     Args:
@@ -208,8 +208,8 @@ def fit_potential(
         verbose: show a progress bar.
 
     Returns:
-        ``(g, final_loss)``: the trained potential and the mean squared error of
-        the last training chunk.
+        ``(g, history)``: the trained potential and its :class:`~otlip.TrainingHistory`
+        (mean squared error of the regression).
     """
     k_init, k_train = jax.random.split(key)
     net = make_potential(z.shape[1], config, key=k_init)

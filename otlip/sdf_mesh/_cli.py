@@ -6,10 +6,6 @@ import argparse
 import time
 from pathlib import Path
 
-from otlip._io import add_model_out
-
-__all__ = ["register"]
-
 
 def _export(mesh, path: Path) -> None:
     """Serialize with trimesh (format from the extension), then write atomically."""
@@ -25,7 +21,7 @@ def _export(mesh, path: Path) -> None:
             fh.write(data)
 
 
-def _run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace):
     from otlip._validation import parse_widths
     from otlip.sdf_mesh._io import load_point_cloud
     from otlip.sdf_mesh._reconstruct import reconstruct_with_details
@@ -75,23 +71,14 @@ def _run(args: argparse.Namespace) -> int:
     if args.preview is not None:
         render_preview(args.preview, m, pts, title=Path(args.input).name)
         print(f"preview written to {args.preview}")
-    if args.model_out is not None:
-        print(f"signed distance model written to {rec.model.save(args.model_out)}")
-    return 0
+    return rec.model
 
 
-def register(subparsers) -> None:
-    """Add the ``mesh`` sub-command."""
-    p = subparsers.add_parser(
-        "mesh",
-        help="watertight mesh from a point cloud (One-Class SDF + marching cubes)",
-        description="Fit a 1-Lipschitz One-Class SDF on the points (no normals needed) and "
-        "mesh its level set with Lipschitz-certified coarse-to-fine marching cubes.",
-    )
+def add_options(p: argparse.ArgumentParser) -> None:
+    """Its own options (otlip.cli adds the common ones)."""
     p.add_argument("input", help="point cloud: .ply .obj .off (vertices) or .xyz .npy .csv")
     p.add_argument("-o", "--output", required=True, help="output mesh (.ply .obj .off .stl ...)")
     p.add_argument("--resolution", type=int, default=200, help="grid nodes along the longest side")
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument(
         "--preset",
         # Literal, as _reconstruct.PRESET_CHOICES (importing it would load jax at start-up).
@@ -116,6 +103,3 @@ def register(subparsers) -> None:
     p.add_argument("--steps", type=int, default=None, help="training updates")
     p.add_argument("--hidden", default=None, help="hidden widths, e.g. 128,128,128,128")
     p.add_argument("--preview", default=None, help="write a PNG preview here")
-    p.add_argument("--quiet", action="store_true", help="no progress output")
-    add_model_out(p)
-    p.set_defaults(func=_run)

@@ -340,23 +340,7 @@ class OneClassSDF(Estimator):
         seed: int = 0,
         verbose: bool = False,
     ):
-        self.hidden = hidden
-        self.margin = margin
-        self.margin_k = margin_k
-        self.alpha = alpha
-        self.domain = domain
-        self.domain_std = domain_std
-        self.n_newton = n_newton
-        self.steps = steps
-        self.refresh_every = refresh_every
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.far_fraction = far_fraction
-        self.far_radius = far_radius
-        self.bjorck_iters = bjorck_iters
-        self.warm_start = warm_start
-        self.seed = seed
-        self.verbose = verbose
+        self._store_params(locals())
 
     # ------------------------------------------------------------------ fitting
     def _check_params(self) -> None:

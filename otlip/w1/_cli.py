@@ -8,38 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from otlip._io import add_model_out, load_points
+from otlip._io import load_points
 from otlip._validation import check_same_dim
-
-# POT's exact solver stores the n × m cost matrix (float64) and scales roughly
-# cubically: beyond ~10,000 points per side it takes minutes and gigabytes.
-EXACT_MAX_PAIRS = 10_000 * 10_000
-
-
-def register(subparsers) -> None:
-    """Add the ``w1`` sub-command to the ``otlip`` parser."""
-    p = subparsers.add_parser(
-        "w1",
-        help="Wasserstein-1 distance between two point clouds (1-Lipschitz dual potential)",
-        description=(
-            "Estimate W1(A, B) by Kantorovich-Rubinstein duality with a 1-Lipschitz network. "
-            "A and B are .npy, .npz, .csv (or .xyz) files holding [n, d] arrays."
-        ),
-    )
-    p.add_argument("a_file", metavar="A", help="first point cloud [n, d]")
-    p.add_argument("b_file", metavar="B", help="second point cloud [m, d]")
-    p.add_argument(
-        "--exact",
-        action="store_true",
-        help=f"also compute POT's exact value (n * m <= {EXACT_MAX_PAIRS:.0e})",
-    )
-    p.add_argument("--plot", metavar="OUT.png", help="level sets of the potential (d = 2)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--steps", type=int, default=2000, help="cap on training steps")
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    add_model_out(p)
-    p.set_defaults(func=_run)
 
 
 def exact_w1(x: np.ndarray, y: np.ndarray) -> float:
@@ -57,7 +27,7 @@ def exact_w1(x: np.ndarray, y: np.ndarray) -> float:
     return float(ot.emd2(a, b, cost, numItermax=10**8))
 
 
-def _run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace):
     from otlip.w1._distance import w1_distance
 
     x = load_points(args.a_file, "A")
@@ -106,4 +76,23 @@ def _run(args: argparse.Namespace) -> int:
             print(f"plot written to    {out['plot']}")
         if args.model_out:
             print(f"result and potential written to {out['model']}")
-    return 0
+    return None  # the result is saved above, its path part of the output
+
+
+def add_options(p: argparse.ArgumentParser) -> None:
+    """Its own options (otlip.cli adds the common ones)."""
+    p.add_argument("a_file", metavar="A", help="first point cloud [n, d]")
+    p.add_argument("b_file", metavar="B", help="second point cloud [m, d]")
+    p.add_argument(
+        "--exact",
+        action="store_true",
+        help=f"also compute POT's exact value (n * m <= {EXACT_MAX_PAIRS:.0e})",
+    )
+    p.add_argument("--plot", metavar="OUT.png", help="level sets of the potential (d = 2)")
+    p.add_argument("--steps", type=int, default=2000, help="cap on training steps")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+
+
+# POT's exact solver stores the n × m cost matrix (float64) and scales roughly
+# cubically: beyond ~10,000 points per side it takes minutes and gigabytes.
+EXACT_MAX_PAIRS = 10_000 * 10_000

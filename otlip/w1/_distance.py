@@ -596,17 +596,7 @@ class W1Potential(Estimator):
         seed: int = 0,
         verbose: bool = False,
     ):
-        self.hidden = hidden
-        self.bjorck_iters = bjorck_iters
-        self.learning_rate = learning_rate
-        self.batch_size = batch_size
-        self.steps = steps
-        self.chunk = chunk
-        self.rtol = rtol
-        self.patience = patience
-        self.n_decay = n_decay
-        self.seed = seed
-        self.verbose = verbose
+        self._store_params(locals())
 
     def _settings(self) -> _Settings:
         for name, low in (

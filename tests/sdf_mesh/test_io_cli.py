@@ -119,13 +119,10 @@ def test_cli_errors(tmp_path, capsys):
 def test_cli_preset_choices_are_the_library_s():
     # The CLI spells its --preset choices out (its parser must not import jax); they
     # must stay those that reconstruct_with_details accepts.
-    import argparse
-
-    from otlip.sdf_mesh._cli import register
+    from otlip.cli import build_parser
     from otlip.sdf_mesh._reconstruct import PRESET_CHOICES
 
-    parser = argparse.ArgumentParser()
-    register(parser.add_subparsers())
+    parser = build_parser()
     mesh = parser._subparsers._group_actions[0].choices["mesh"]
     (preset,) = [a for a in mesh._actions if "--preset" in a.option_strings]
     assert sorted(preset.choices) == sorted(PRESET_CHOICES)
