@@ -177,16 +177,16 @@ _SETTINGS = {
 
 def test_unset_settings_follow_monge_map_defaults_and_explicit_ones_win(monkeypatch):
     # monge_map documents that every setting left None takes monge_map_defaults(d, method);
-    # the first training chunk receives what the run uses: record it, train nothing.
+    # the training receives what the run uses: record it, train nothing.
     import otlip.icnn._monge as monge
 
     seen = {}
 
-    def record(step, state, data, **options):
-        seen.update(cfg=step.cfg, f=state.f, aux=state.aux, chunk=options["chunk"])
+    def record(state, data, standardization, cfg, key, log_every, verbose):
+        seen.update(cfg=cfg, f=state.f, aux=state.aux, chunk=log_every)
         raise _Recorded
 
-    monkeypatch.setattr(monge, "train", record)
+    monkeypatch.setattr(monge, "_train", record)
     rng = np.random.default_rng(0)
     # both sides of the d = 32 switch, and a method without the step preset
     for d, method in ((2, "amortized"), (40, "amortized"), (40, "minimax")):
@@ -322,3 +322,24 @@ def test_amortizer_batched_path_matches_the_per_point_call():
     # relative to the outputs (measured 1.2e-7 on values up to 2.4)
     ref = np.asarray(jax.vmap(amort)(y))
     np.testing.assert_allclose(amort.batched(y), ref, rtol=1e-5, atol=1e-5 * np.abs(ref).max())
+
+
+def test_runs_of_other_lengths_and_rates_share_the_compiled_step(monkeypatch):
+    # the step count and the learning rate reach the steps as inputs, not as static
+    # configuration: a second run of another length and rate traces nothing new
+    import otlip.icnn._solvers as solvers
+
+    traced = []
+    original = solvers.MongeStep.__call__
+
+    def counting(self, *args):
+        traced.append(1)  # runs while tracing only
+        return original(self, *args)
+
+    monkeypatch.setattr(solvers.MongeStep, "__call__", counting)
+    x = np.random.default_rng(0).normal(size=(64, 2))
+    kw = dict(batch_size=32, hidden=(8, 8), log_every=10, seed=0)
+    monge_map(x, x + 1.0, steps=20, learning_rate=1e-2, **kw)
+    first = len(traced)
+    monge_map(x, x + 1.0, steps=30, learning_rate=3e-3, **kw)
+    assert first > 0 and len(traced) == first
