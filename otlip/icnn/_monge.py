@@ -341,7 +341,6 @@ def _config(method: str, settings: dict, inner_steps, lam, samplers) -> Config:
         batch_size=int(settings["batch_size"]),
         steps=int(settings["steps"]),
         lr=float(settings["learning_rate"]),
-        aux_lr=float(settings["learning_rate"]),
         conj_steps=int(settings["conj_steps"]),
         conj_lr=float(settings["conj_learning_rate"]),
         inner_steps=int(inner_steps),
@@ -388,11 +387,8 @@ def _train(state, data, standardization, cfg: Config, key, log_every: int, verbo
     """The solver's steps in jitted chunks of ``log_every``, with progress and a history."""
     data_x, data_y = data
     center, scale = standardization
-    # The run's length and rate reach the steps as inputs: out of the step's static
-    # configuration, runs of other lengths and rates share its compiled program.
-    step = MongeStep(dataclasses.replace(cfg, steps=0, lr=1.0, aux_lr=cfg.aux_lr / cfg.lr))
     trained = train(
-        step,
+        MongeStep(cfg),
         state,
         (data_x, data_y, jnp.asarray(center), jnp.asarray(scale, jnp.float32)),
         steps=cfg.steps,

@@ -42,9 +42,10 @@ class Config:
 
     method: str
     batch_size: int
-    steps: int
-    lr: float
-    aux_lr: float
+    # The run's length and peak rate set the schedule on the host; the steps receive
+    # their rate as an input, so these two stay out of the jit cache key.
+    steps: int = dataclasses.field(compare=False)
+    lr: float = dataclasses.field(compare=False)
     conj_steps: int
     conj_lr: float
     inner_steps: int
@@ -93,11 +94,10 @@ class Amortizer(eqx.Module):
         return y + (last.weight @ h + last.bias[:, None]).T
 
 
-def _optimizers(cfg: Config, rate):
-    """Adam for ``f`` at the step's ``rate`` and for the auxiliary at the same cosine
-    scaled to its own peak; ``b1 = 0.5`` as is customary for min-max games."""
-    b1 = 0.5 if cfg.method in ("minimax", "gan") else 0.9
-    return adam(rate, b1=b1), adam(rate * (cfg.aux_lr / cfg.lr), b1=b1)
+def _optimizer(cfg: Config, rate):
+    """Adam at the step's ``rate``, for ``f`` and the auxiliary network alike;
+    ``b1 = 0.5`` as is customary for min-max games."""
+    return adam(rate, b1=0.5 if cfg.method in ("minimax", "gan") else 0.9)
 
 
 def init_state(f: eqx.Module, aux: eqx.Module) -> SolverState:
@@ -157,7 +157,7 @@ def _dual_w2(x, y, xs, loss_f):
 
 
 def _amortized_step(state: SolverState, x, y, cfg: Config, rate):
-    opt_f, opt_a = _optimizers(cfg, rate)
+    opt = _optimizer(cfg, rate)
     # one forward pass of the amortizer serves both the warm start and its own
     # regression loss mean ‖x̂(y) − x*‖², whose gradient is pulled back through it
     x0, pull_back = eqx.filter_vjp(lambda a: a.batched(y), state.aux)
@@ -170,14 +170,14 @@ def _amortized_step(state: SolverState, x, y, cfg: Config, rate):
     residual = x0 - xs
     la = jnp.mean(jnp.sum(jnp.square(residual), axis=1))
     (ga,) = pull_back((2.0 / y.shape[0]) * residual)
-    uf, of = opt_f.update(gf, state.opt_f, eqx.filter(state.f, eqx.is_array))
-    ua, oa = opt_a.update(ga, state.opt_aux, eqx.filter(state.aux, eqx.is_array))
+    uf, of = opt.update(gf, state.opt_f, eqx.filter(state.f, eqx.is_array))
+    ua, oa = opt.update(ga, state.opt_aux, eqx.filter(state.aux, eqx.is_array))
     new = SolverState(eqx.apply_updates(state.f, uf), eqx.apply_updates(state.aux, ua), of, oa)
     return new, {"loss": lf, "aux_loss": la, "w2_squared": _dual_w2(x, y, xs, lf)}
 
 
 def _minimax_step(state: SolverState, x, y, ys, cfg: Config, rate):
-    opt_f, opt_g = _optimizers(cfg, rate)
+    opt = _optimizer(cfg, rate)
 
     def loss_g(g, yb):  # maximize ⟨∇g(y), y⟩ − f(∇g(y)), i.e. fit ∇g to ∇f*
         xg = batch_gradients(g, yb)
@@ -189,7 +189,7 @@ def _minimax_step(state: SolverState, x, y, ys, cfg: Config, rate):
         g_arr, og = carry
         g = eqx.combine(g_arr, g_static)
         lg, grad = eqx.filter_value_and_grad(loss_g)(g, yb)
-        upd, og = opt_g.update(grad, og, g_arr)
+        upd, og = opt.update(grad, og, g_arr)
         return (eqx.filter(eqx.apply_updates(g, upd), eqx.is_array), og), lg
 
     (g_arr, og), lgs = jax.lax.scan(inner, (g_arr, state.opt_aux), ys)
@@ -200,13 +200,13 @@ def _minimax_step(state: SolverState, x, y, ys, cfg: Config, rate):
         return jnp.mean(batch_values(f, x)) - jnp.mean(batch_values(f, xs))
 
     lf, gf = eqx.filter_value_and_grad(loss_f)(state.f)
-    uf, of = opt_f.update(gf, state.opt_f, eqx.filter(state.f, eqx.is_array))
+    uf, of = opt.update(gf, state.opt_f, eqx.filter(state.f, eqx.is_array))
     new = SolverState(eqx.apply_updates(state.f, uf), g, of, og)
     return new, {"loss": lf, "aux_loss": lgs[-1], "w2_squared": _dual_w2(x, y, xs, lf)}
 
 
 def _gan_step(state: SolverState, x, y, ys, cfg: Config, rate):
-    opt_f, opt_d = _optimizers(cfg, rate)
+    opt = _optimizer(cfg, rate)
     tx = jax.lax.stop_gradient(batch_gradients(state.f, x))
 
     def loss_d(d, yb):  # ascent on E D(T x) − E D(y): minimize the negative
@@ -218,7 +218,7 @@ def _gan_step(state: SolverState, x, y, ys, cfg: Config, rate):
         d_arr, od = carry
         d = eqx.combine(d_arr, d_static)
         ld, grad = eqx.filter_value_and_grad(loss_d)(d, yb)
-        upd, od = opt_d.update(grad, od, d_arr)
+        upd, od = opt.update(grad, od, d_arr)
         return (eqx.filter(eqx.apply_updates(d, upd), eqx.is_array), od), ld
 
     (d_arr, od), lds = jax.lax.scan(inner, (d_arr, state.opt_aux), ys)
@@ -230,7 +230,7 @@ def _gan_step(state: SolverState, x, y, ys, cfg: Config, rate):
         return cost + cfg.lam * jnp.mean(jax.vmap(d)(t)), cost
 
     (lf, cost), gf = eqx.filter_value_and_grad(loss_f, has_aux=True)(state.f)
-    uf, of = opt_f.update(gf, state.opt_f, eqx.filter(state.f, eqx.is_array))
+    uf, of = opt.update(gf, state.opt_f, eqx.filter(state.f, eqx.is_array))
     new = SolverState(eqx.apply_updates(state.f, uf), d, of, od)
     return new, {"loss": lf, "aux_loss": -lds[-1], "w2_squared": cost}
 
