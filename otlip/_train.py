@@ -24,7 +24,6 @@ from typing import Any, NamedTuple
 
 import equinox as eqx
 import jax
-import jax.numpy as jnp
 import numpy as np
 import optax
 
@@ -260,7 +259,8 @@ def _run_chunk(step, carry, data, inputs: StepInputs, scan: bool):
         one = StepInputs(inputs.index[i], key, inputs.learning_rate[i])  # numpy scalars
         carry, metrics = _one_step(step, carry, data, one)
         per_step.append(metrics)
-    return carry, {k: jnp.stack([m[k] for m in per_step]) for k in per_step[0]}
+    # stacked on the host: the caller reads them there, no device op needed
+    return carry, {k: np.stack([np.asarray(m[k]) for m in per_step]) for k in per_step[0]}
 
 
 def _chunk_inputs(start: int, n: int, key, schedule, factor: float) -> tuple[StepInputs, float]:
