@@ -12,6 +12,7 @@ which is a lower bound of ``‖W‖₂`` and can be arbitrarily wrong before con
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Sequence
 
 import equinox as eqx
@@ -26,6 +27,8 @@ __all__ = [
     "FrozenDense",
     "FullSort",
     "GroupSort",
+    "LipschitzDense",
+    "LipschitzLayer",
     "LipschitzMLP",
     "SpectralDense",
     "bjorck",
@@ -113,7 +116,74 @@ def bjorck(w: jax.Array, n_steps: int) -> jax.Array:
     return jax.lax.fori_loop(0, n_steps, step, w)
 
 
-class BjorckDense(eqx.Module):
+class LipschitzLayer(eqx.Module):
+    """A 1-Lipschitz layer whose constraint is a function of free parameters.
+
+    Every parametrization (dense, residual, convolutional) derives from this class and
+    provides two things:
+
+    * :meth:`export`: a plain inference module (the normalized operator precomputed as
+      arrays) computing the same function, so inference pays no normalization cost and
+      the certificate is computed on exactly what is applied;
+    * :meth:`lipschitz_bound`: a certified upper bound (a Python float, computed on the
+      host in float64) of the layer's ℓ2 Lipschitz constant.
+
+    Layers take ONE sample; callers ``jax.vmap`` over a batch.
+    """
+
+    @abc.abstractmethod
+    def export(self) -> eqx.Module:
+        """The inference module with the normalized operator precomputed."""
+
+    @abc.abstractmethod
+    def lipschitz_bound(self) -> float:
+        """A certified upper bound of the layer's ℓ2 Lipschitz constant."""
+
+
+class LipschitzDense(LipschitzLayer):
+    """A dense layer ``x ↦ W̃ x + b`` whose matrix ``W̃`` ``[out, in]`` has ``‖W̃‖₂ ≤ 1``.
+
+    Subclasses define :meth:`effective_weight`, the matrix computed from the free
+    parameters on every call; the call, the export to :class:`FrozenDense` and the
+    certificate (exact spectral norm of ``W̃``) are shared.
+    """
+
+    bias: eqx.AbstractVar[jax.Array | None]
+    in_features: eqx.AbstractVar[int]
+    out_features: eqx.AbstractVar[int]
+
+    @abc.abstractmethod
+    def effective_weight(self) -> jax.Array:
+        """The applied matrix ``W̃`` ``[out_features, in_features]``."""
+
+    @full_precision
+    def __call__(self, x: jax.Array) -> jax.Array:
+        """``x`` ``[in_features]`` → ``[out_features]``."""
+        y = self.effective_weight() @ x
+        return y if self.bias is None else y + self.bias
+
+    def export(self) -> FrozenDense:
+        """A :class:`FrozenDense` holding ``W̃`` and the bias (same outputs)."""
+        return FrozenDense(self.effective_weight(), self.bias)
+
+    def lipschitz_bound(self) -> float:
+        """``‖W̃‖₂`` by a float64 SVD of the applied matrix (exact, never underestimated)."""
+        w = np.asarray(_effective_jit(self), dtype=np.float64)
+        return float(np.linalg.norm(w, 2))
+
+
+@eqx.filter_jit
+def _effective_jit(layer: LipschitzDense) -> jax.Array:
+    return layer.effective_weight()
+
+
+def check_features(in_features: int, out_features: int) -> None:
+    """Raise a ``ValueError`` unless both sizes are positive integers."""
+    if in_features < 1 or out_features < 1:
+        raise ValueError(f"features must be >= 1, got in={in_features}, out={out_features}")
+
+
+class BjorckDense(LipschitzDense):
     """Dense layer ``x ↦ W̃ x + b`` with ``W̃`` an (approximately) orthogonal matrix.
 
     ``W̃`` is computed from the free parameter ``weight`` ``[out, in]`` on every call:
@@ -162,8 +232,7 @@ class BjorckDense(eqx.Module):
         use_bias: bool = True,
         dtype=jnp.float32,
     ):
-        if in_features < 1 or out_features < 1:
-            raise ValueError(f"features must be >= 1, got in={in_features}, out={out_features}")
+        check_features(in_features, out_features)
         if bjorck_iters < 1:
             raise ValueError(
                 f"`bjorck_iters` must be >= 1 (the 1-Lipschitz guarantee), got {bjorck_iters}"
@@ -192,14 +261,8 @@ class BjorckDense(eqx.Module):
         )
         return bjorck(w / jax.lax.stop_gradient(scale), self.bjorck_iters)
 
-    @full_precision
-    def __call__(self, x: jax.Array) -> jax.Array:
-        """``x`` ``[in_features]`` → ``[out_features]``."""
-        y = self.effective_weight() @ x
-        return y if self.bias is None else y + self.bias
 
-
-class SpectralDense(eqx.Module):
+class SpectralDense(LipschitzDense):
     """Dense layer ``x ↦ (W / s) x + b`` with spectral normalization only.
 
     ``s = max(σ_pi, σ_gram)`` where ``σ_gram`` is a Gram-iteration *upper* bound of
@@ -233,8 +296,7 @@ class SpectralDense(eqx.Module):
         use_bias: bool = True,
         dtype=jnp.float32,
     ):
-        if in_features < 1 or out_features < 1:
-            raise ValueError(f"features must be >= 1, got in={in_features}, out={out_features}")
+        check_features(in_features, out_features)
         self.weight = jax.nn.initializers.orthogonal()(key, (out_features, in_features), dtype)
         self.bias = jnp.zeros((out_features,), dtype) if use_bias else None
         self.in_features = in_features
@@ -250,12 +312,6 @@ class SpectralDense(eqx.Module):
         )
         return w / scale
 
-    @full_precision
-    def __call__(self, x: jax.Array) -> jax.Array:
-        """``x`` ``[in_features]`` → ``[out_features]``."""
-        y = self.effective_weight() @ x
-        return y if self.bias is None else y + self.bias
-
 
 class FrozenDense(eqx.Module):
     """Plain dense layer ``x ↦ W x + b`` holding a precomputed (normalized) matrix.
@@ -269,6 +325,10 @@ class FrozenDense(eqx.Module):
     def effective_weight(self) -> jax.Array:
         """The stored matrix ``[out, in]``."""
         return self.weight
+
+    def lipschitz_bound(self) -> float:
+        """``‖W‖₂`` by a float64 SVD of the stored matrix."""
+        return float(np.linalg.norm(np.asarray(self.weight, dtype=np.float64), 2))
 
     @full_precision
     def __call__(self, x: jax.Array) -> jax.Array:
@@ -396,12 +456,12 @@ def _groupsort_rows(h: jax.Array, group_size: int) -> jax.Array:
     return jnp.sort(groups, axis=1).reshape(k, n)
 
 
-def _is_normalized_dense(node) -> bool:
-    return isinstance(node, BjorckDense | SpectralDense)
+def _is_normalized(node) -> bool:
+    return isinstance(node, LipschitzLayer)
 
 
 def freeze(net):
-    """Replace every Björck/spectral layer in a pytree by a :class:`FrozenDense`.
+    """Replace every :class:`LipschitzLayer` in a pytree by its exported plain layer.
 
     The returned network has the same call signature and computes the same function,
     with the normalized matrices precomputed as plain arrays: inference pays no
@@ -436,8 +496,6 @@ def materialize(net):
     """
 
     def _materialize(node):
-        if _is_normalized_dense(node):
-            return FrozenDense(node.effective_weight(), node.bias)
-        return node
+        return node.export() if _is_normalized(node) else node
 
-    return jax.tree_util.tree_map(_materialize, net, is_leaf=_is_normalized_dense)
+    return jax.tree_util.tree_map(_materialize, net, is_leaf=_is_normalized)
