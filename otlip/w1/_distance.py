@@ -45,7 +45,8 @@ from otlip._estimator import Estimator
 from otlip._persist import register, save
 from otlip._train import Plateau, Trained, TrainingHistory, adam, train
 from otlip._validation import check_int, check_points, check_same_dim, check_weights
-from otlip.w1._layers import BjorckDense, LipschitzMLP, freeze, materialize
+from otlip.w1._layers import BjorckDense, freeze, materialize
+from otlip.w1._mlp import LAYER_NAMES, LipschitzMLP
 
 __all__ = ["KRPotential", "W1Potential", "W1Result", "w1_distance"]
 
@@ -151,7 +152,10 @@ class W1Result:
         meta = {name: getattr(self, name) for name in self._SCALARS}
         meta["heldout_ci"] = list(self.heldout_ci)
         meta["dim"] = self.potential.dim
-        meta["hidden"] = [layer.weight.shape[0] for layer in self.potential.nets[0].layers[:-1]]
+        net = self.potential.nets[0]
+        meta["layer"] = net.layer
+        widths = [layer.weight.shape[0] for layer in net.layers[:-1]]
+        meta["hidden"] = widths[1:] if net.layer == "sll" else widths  # drop the projection
         meta["history"] = self.history._meta()
         tree = {"potential": self.potential, "history": self.history._tree()}
         return meta, tree
@@ -159,7 +163,9 @@ class W1Result:
     @classmethod
     def _state_like(cls, meta):
         def frozen_net():
-            return freeze(LipschitzMLP(meta["dim"], meta["hidden"], key=jax.random.key(0)))
+            layer = meta.get("layer", "bjorck")  # files written before the layer choice
+            net = LipschitzMLP(meta["dim"], meta["hidden"], key=jax.random.key(0), layer=layer)
+            return freeze(net)
 
         net = eqx.filter_eval_shape(frozen_net)
         potential = KRPotential(
@@ -231,14 +237,17 @@ def _index(nets, i: int):
     return eqx.combine(jax.tree_util.tree_map(lambda leaf: leaf[i], params), static)
 
 
-def _init_nets(rng: np.random.Generator, d, hidden, bjorck_iters):
+def _init_nets(rng: np.random.Generator, d, hidden, bjorck_iters, layer):
     """Two independent networks stacked on a leading axis, orthogonally initialized.
 
-    The weights are drawn with NumPy (QR of Gaussian matrices) into the structure of a
-    :class:`LipschitzMLP`: building them with ``jax.random`` costs dozens of small
+    Björck weights are drawn with NumPy (QR of Gaussian matrices) into the structure of
+    a :class:`LipschitzMLP`: building them with ``jax.random`` costs dozens of small
     compilations (≈ 2 s) on the first call, more than the whole training of a small
-    problem.
+    problem. Other parametrizations use their own initialization, vmapped over two keys.
     """
+    if layer != "bjorck":
+        keys = jax.random.split(jax.random.key(int(rng.integers(2**31))), 2)
+        return eqx.filter_vmap(lambda k: LipschitzMLP(d, hidden, key=k, layer=layer))(keys)
     template = eqx.filter_eval_shape(
         LipschitzMLP, d, hidden, key=jax.random.key(0), bjorck_iters=bjorck_iters
     )
@@ -403,6 +412,7 @@ class _Settings:
     """Validated hyper-parameters of one W1 fit."""
 
     hidden: tuple[int, ...]
+    layer: str
     bjorck_iters: int
     learning_rate: float
     batch_size: int
@@ -533,6 +543,12 @@ def _result(problem: _Problem, nets, history, n_steps, converged, t_start) -> W1
 # ----------------------------------------------------------------------------- public API
 
 
+def _check_layer(layer) -> str:
+    if layer not in LAYER_NAMES:
+        raise ValueError(f"`layer` must be one of {', '.join(LAYER_NAMES)}; got {layer!r}")
+    return layer
+
+
 @register
 class W1Potential(Estimator):
     """The Kantorovich-Rubinstein potential between two samples (scikit-learn conventions).
@@ -551,7 +567,12 @@ class W1Potential(Estimator):
 
     Args:
         hidden: hidden widths of the potential (even numbers).
-        bjorck_iters: Björck steps per layer.
+        layer: the dense parametrization of the potential (``"bjorck"``, ``"cayley"``,
+            ``"expmap"``, ``"oni"``, ``"householder"``, ``"aol"``, ``"spectral"``,
+            ``"sll"``; see :class:`LipschitzMLP`). The gradient-norm preserving ones
+            (the first five) reach the KR optimum, whose gradient has norm 1 almost
+            everywhere; the others are 1-Lipschitz but can fall short of it.
+        bjorck_iters: Björck steps per layer (``layer="bjorck"``).
         learning_rate: initial Adam learning rate (in standardized units).
         batch_size: points per side and per step (full batch when the set is smaller).
         steps: hard cap on optimization steps.
@@ -585,6 +606,7 @@ class W1Potential(Estimator):
         self,
         *,
         hidden: Sequence[int] = (64, 64, 64),
+        layer: str = "bjorck",
         bjorck_iters: int = 15,
         learning_rate: float = 1e-2,
         batch_size: int = 8192,
@@ -615,6 +637,7 @@ class W1Potential(Estimator):
                 raise ValueError(f"`{name}` must be a positive number, got {value}")
         return _Settings(
             hidden=tuple(int(h) for h in self.hidden),
+            layer=_check_layer(self.layer),
             bjorck_iters=int(self.bjorck_iters),
             learning_rate=float(self.learning_rate),
             batch_size=int(self.batch_size),
@@ -648,7 +671,7 @@ class W1Potential(Estimator):
         rng = np.random.default_rng(settings.seed)
         problem = _problem(X, Y, a, b, settings, rng)
         d = problem.data.x.shape[-1]
-        nets = _init_nets(rng, d, settings.hidden, settings.bjorck_iters)
+        nets = _init_nets(rng, d, settings.hidden, settings.bjorck_iters, settings.layer)
         trained = _train(problem, nets, settings)
         params, static = trained.carry[0], eqx.partition(nets, eqx.is_array)[1]
         result = _result(

@@ -130,7 +130,7 @@ def test_certified_radius_property_1(key):
     with pytest.raises(ValueError, match="lipschitz"):
         certified_radius([1.0], 0.0)
     with pytest.raises(ValueError, match="scores"):
-        certified_radius(np.ones((2, 2)))
+        certified_radius(np.ones((2, 2, 2)))
 
 
 def test_cli_fills_the_persistent_compilation_cache(tmp_path):
