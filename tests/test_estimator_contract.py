@@ -17,6 +17,7 @@ import jax
 import numpy as np
 import pytest
 from sklearn.base import clone
+from sklearn.datasets import load_digits
 from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV
 from sklearn.utils import estimator_checks
@@ -27,7 +28,7 @@ from otlip.gp import DistributionGP, DistributionGPClassifier
 from otlip.icnn import MongeMapEstimator, W2Estimate, w2_distance
 from otlip.quantiles import CenterOutward, ConditionalCenterOutward
 from otlip.sdf_mesh import OneClassSDF, Sphere
-from otlip.w1 import W1Potential, W1Result
+from otlip.w1 import LipschitzClassifier, W1Potential, W1Result
 
 Y = banana(400, seed=0)
 Y_NEW = banana(50, seed=1)
@@ -39,6 +40,9 @@ GP = toy_gaussians(24, 10, seed=0)
 GP_LABELS = (GP.y > np.median(GP.y)).astype(np.int64)
 W1_X = np.random.default_rng(2).normal(size=(300, 3))
 W1_Y = W1_X + np.array([0.5, 0.0, 0.0])
+_DIGITS = load_digits()
+CLS_X, CLS_Y = (_DIGITS.data[:300] / 16.0).astype(np.float32), _DIGITS.target[:300]
+CLS_X_NEW = (_DIGITS.data[300:340] / 16.0).astype(np.float32)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -74,8 +78,13 @@ def _outputs(name: str, model) -> dict[str, np.ndarray]:
             "inverse": model.inverse_transform(W1_Y[:20]),
             "potential": model.score_samples(W1_X[:20]),
         }
-    if name == "w1_potential":
+    if name.startswith("w1_potential"):
         return {"potential": model.score_samples(X_SDF_NEW)}
+    if name.startswith("lipschitz_classifier"):
+        return {
+            "logits": model.decision_function(CLS_X_NEW),
+            "radius": model.certified_radius(CLS_X_NEW),
+        }
     score, grad = model.score_and_gradient(X_SDF_NEW)
     return {"score": score, "gradient": grad}
 
@@ -105,6 +114,28 @@ CASES = {
         lambda: W1Potential(hidden=(16, 16), steps=40, seed=6),
         lambda m: m.fit(W1_X, W1_Y),
         lambda m: m.score_samples(W1_X[:5]),
+    ),
+    "w1_potential_sll": (
+        lambda: W1Potential(hidden=(16, 16), layer="sll", steps=40, seed=6),
+        lambda m: m.fit(W1_X, W1_Y),
+        lambda m: m.score_samples(W1_X[:5]),
+    ),
+    "lipschitz_classifier": (
+        lambda: LipschitzClassifier(hidden=(32, 32), layer="cayley", epochs=2, seed=8),
+        lambda m: m.fit(CLS_X, CLS_Y),
+        lambda m: m.predict(CLS_X_NEW),
+    ),
+    "lipschitz_classifier_cnn": (
+        lambda: LipschitzClassifier(
+            hidden=(16,),
+            conv="orthogonal",
+            image_shape=(1, 8, 8),
+            channels=(4, 8),
+            epochs=2,
+            seed=9,
+        ),
+        lambda m: m.fit(CLS_X, CLS_Y),
+        lambda m: m.predict(CLS_X_NEW),
     ),
     "monge_map": (
         lambda: MongeMapEstimator(steps=40, batch_size=64, hidden=(8, 8), seed=7),

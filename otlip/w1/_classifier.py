@@ -306,7 +306,8 @@ class LipschitzClassifier(Estimator):
 
     def predict(self, X) -> np.ndarray:
         """The predicted labels ``[n]``."""
-        return self.classes_[np.argmax(self.decision_function(X), axis=1)]
+        logits = self.decision_function(X)  # checks the fit first
+        return self.classes_[np.argmax(logits, axis=1)]
 
     def score(self, X, y) -> float:
         """Clean accuracy on ``(X, y)``."""
@@ -319,8 +320,8 @@ class LipschitzClassifier(Estimator):
     def certified_accuracy(self, X, y, epsilon):
         """Fraction of ``(X, y)`` classified right with a certified radius above ``epsilon``
         (a number, or an array of radii ``[m]``)."""
-        codes = self._codes(y)
-        return certified_accuracy(self.decision_function(X), codes, epsilon, self.lipschitz_)
+        logits = self.decision_function(X)  # checks the fit first
+        return certified_accuracy(logits, self._codes(y), epsilon, self.lipschitz_)
 
     def _codes(self, y) -> np.ndarray:
         labels = np.asarray(y)

@@ -182,7 +182,6 @@ def test_trained_classifier_radii_are_sound_under_pgd(digits):
     _check_sound(clf, xte[:150], yte[:150])
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize(
     "params",
     [
