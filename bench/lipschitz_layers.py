@@ -1,7 +1,8 @@
 """Benchmark of otlip.w1's Lipschitz parametrizations. Prints every figure in one run.
 
     .venv/bin/python bench/lipschitz_layers.py           # everything (about 20 minutes on 2 cores)
-    .venv/bin/python bench/lipschitz_layers.py --quick   # fewer epochs, no MNIST CNN
+    .venv/bin/python bench/lipschitz_layers.py --quick   # 300 steps per classifier, no MNIST CNN
+    .venv/bin/python bench/lipschitz_layers.py --sections 4   # some sections only
 
 1. Dense layers: forward + backward time of one layer on a batch, relative to a plain
    (unconstrained) dense layer of the same size; orthogonality residual of the applied
@@ -243,7 +244,7 @@ def lipschitz_step_time(clf, d, n_classes, batch, image_shape):
     return median_time(lambda: run(carry), repeats=20)
 
 
-def section_certified(epochs, with_cnn):
+def section_certified(steps, with_cnn):
     print("\n## 4. Certified accuracy (ℓ2), MLP 256-256 unless stated; HKR loss, default margin")
     print(
         "| data | network | clean acc | cert. acc ε=0.5 | cert. acc ε=1.0 | MCR | L upper "
@@ -260,7 +261,7 @@ def section_certified(epochs, with_cnn):
                 for conv in ("orthogonal", "aol")
             ]
         for name, params in configs:
-            clf = LipschitzClassifier(epochs=epochs, **params)
+            clf = LipschitzClassifier(steps=steps, **params)
             start = time.perf_counter()
             clf.fit(xtr, ytr)
             fit_s = time.perf_counter() - start
@@ -284,14 +285,19 @@ def section_certified(epochs, with_cnn):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="fewer epochs, no MNIST CNN")
+    parser.add_argument("--quick", action="store_true", help="300 steps per classifier, no MNIST CNN")
+    parser.add_argument("--sections", default="1234", help="the sections to run, e.g. 34")
     args = parser.parse_args()
     print(f"# otlip Lipschitz layers; jax {jax.__version__} on {jax.devices()[0].platform}")
     print(load())
-    section_dense((64, 256), 1024)
-    section_conv(64, 28, 16)
-    section_w1()
-    section_certified(10 if args.quick else 50, with_cnn=not args.quick)
+    if "1" in args.sections:
+        section_dense((64, 256), 1024)
+    if "2" in args.sections:
+        section_conv(64, 28, 16)
+    if "3" in args.sections:
+        section_w1()
+    if "4" in args.sections:
+        section_certified(300 if args.quick else None, with_cnn=not args.quick)
     print(load())
 
 

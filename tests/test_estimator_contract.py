@@ -121,7 +121,7 @@ CASES = {
         lambda m: m.score_samples(W1_X[:5]),
     ),
     "lipschitz_classifier": (
-        lambda: LipschitzClassifier(hidden=(32, 32), layer="cayley", epochs=2, seed=8),
+        lambda: LipschitzClassifier(hidden=(32, 32), layer="cayley", steps=4, seed=8),
         lambda m: m.fit(CLS_X, CLS_Y),
         lambda m: m.predict(CLS_X_NEW),
     ),
@@ -131,7 +131,7 @@ CASES = {
             conv="orthogonal",
             image_shape=(1, 8, 8),
             channels=(4, 8),
-            epochs=2,
+            steps=4,
             seed=9,
         ),
         lambda m: m.fit(CLS_X, CLS_Y),

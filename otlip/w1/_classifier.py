@@ -48,7 +48,7 @@ class _Settings:
     margin: float | None
     alpha: float
     tau: float
-    epochs: int
+    steps: int | None
     batch_size: int
     learning_rate: float
     seed: int
@@ -157,8 +157,9 @@ class LipschitzClassifier(Estimator):
         margin: hinge margin in logit units (``None``: the data rule above).
         alpha: hinge weight of ``"hkr"``.
         tau: inverse temperature of ``"tau_ce"``.
-        epochs: passes over the data (in minibatch draws).
-        batch_size: samples per step.
+        steps: Adam steps (``None``: at least 50 passes over the data and at least 1,000
+            steps, ``max(1000, 50 ⌈n / batch_size⌉)``).
+        batch_size: samples per step (minibatches drawn with replacement).
         learning_rate: peak Adam rate, decayed by a cosine schedule to 1 % of it.
         seed: seed of the initialization and of the minibatch draws.
         verbose: progress bar on stderr.
@@ -173,7 +174,7 @@ class LipschitzClassifier(Estimator):
     Example:
         >>> from sklearn.datasets import make_blobs
         >>> X, y = make_blobs(300, centers=3, cluster_std=0.5, random_state=0)
-        >>> clf = LipschitzClassifier(hidden=(32, 32), epochs=30).fit(X, y)
+        >>> clf = LipschitzClassifier(hidden=(32, 32), steps=300).fit(X, y)
         >>> clf.score(X, y) > 0.95
         True
     """
@@ -192,7 +193,7 @@ class LipschitzClassifier(Estimator):
         margin: float | None = None,
         alpha: float = 10.0,
         tau: float = 10.0,
-        epochs: int = 50,
+        steps: int | None = None,
         batch_size: int = 256,
         learning_rate: float = 3e-3,
         seed: int = 0,
@@ -201,8 +202,9 @@ class LipschitzClassifier(Estimator):
         self._store_params(locals())
 
     def _settings(self, d: int) -> _Settings:
-        for name, low in (("epochs", 1), ("batch_size", 1)):
-            check_int(getattr(self, name), name, low)
+        check_int(self.batch_size, "batch_size", 1)
+        if self.steps is not None:
+            check_int(self.steps, "steps", 1)
         if self.layer not in LAYER_NAMES:
             raise ValueError(f"`layer` must be one of {', '.join(LAYER_NAMES)}; got {self.layer!r}")
         if self.loss not in _LOSSES:
@@ -236,7 +238,7 @@ class LipschitzClassifier(Estimator):
             margin=None if self.margin is None else float(self.margin),
             alpha=float(self.alpha),
             tau=float(self.tau),
-            epochs=int(self.epochs),
+            steps=None if self.steps is None else int(self.steps),
             batch_size=int(self.batch_size),
             learning_rate=float(self.learning_rate),
             seed=int(self.seed),
@@ -267,7 +269,7 @@ class LipschitzClassifier(Estimator):
         params, static = eqx.partition(net, eqx.is_array)
         opt_state = adam(s.learning_rate).init(params)
         per_epoch = math.ceil(x.shape[0] / s.batch_size)
-        steps = s.epochs * per_epoch
+        steps = s.steps if s.steps is not None else max(1000, 50 * per_epoch)
         trained = train(
             _ClassifierStep(static, s, margin),
             (params, opt_state),

@@ -293,15 +293,37 @@ def _scores(net, pts):
     return f(pts.reshape(*kept, pts.shape[-1])).reshape(lead)
 
 
+# Parametrizations normalized by matrix products only, safe to vmap over the two networks.
+_VMAPPED_NORMALIZATION = ("bjorck", "spectral", "oni", "householder", "aol", "sll")
+
+
+def _stack(nets):
+    """Networks with equal structure → one network whose arrays have a leading axis."""
+    params = [eqx.filter(n, eqx.is_array) for n in nets]
+    stacked = jax.tree_util.tree_map(lambda *leaves: jnp.stack(leaves), *params)
+    return eqx.combine(stacked, eqx.partition(nets[0], eqx.is_array)[1])
+
+
+def _normalize_pair(nets, normalize):
+    """``normalize`` (:func:`materialize` or :func:`freeze`) applied to both stacked
+    networks: vmapped for parametrizations built from matrix products, one network at a
+    time for those that solve linear systems (Cayley, exponential map), whose vmapped
+    LAPACK solve next to large feature-major products has been seen to hang XLA:CPU
+    (jax 0.10.2)."""
+    if nets.layer in _VMAPPED_NORMALIZATION:
+        return eqx.filter_vmap(normalize)(nets)
+    return _stack([normalize(_index(nets, k)) for k in range(2)])
+
+
 def _objectives(params, static, batch: _Data):
     """KR objectives ``[2]``: fold network k on fold k.
 
     The two networks' weights are normalized together (one vmapped Björck per layer),
     then each network is applied to its own points: separate feature-major passes
     rather than a vmap over networks, whose batched matrix products are markedly
-    slower on CPU.
+    slower on CPU (see :func:`_normalize_pair` for the exceptions).
     """
-    nets = eqx.filter_vmap(materialize)(eqx.combine(params, static))
+    nets = _normalize_pair(eqx.combine(params, static), materialize)
     tiny = jnp.finfo(batch.wx.dtype).tiny
 
     def kr(net, x, y, wx, wy):
@@ -362,7 +384,7 @@ class _W1Step(eqx.Module):
 def _evaluate(nets, data: _Data, blx, bly):
     """Scores ``[2, 2, D, nl]`` of the two networks on all the points, and the frozen
     networks (indexed here: eager indexing would compile a program per leaf)."""
-    frozen = eqx.filter_vmap(freeze)(nets)
+    frozen = _normalize_pair(nets, freeze)
 
     def blocked_scores(net, pts, bl):
         # [2, D, nl, d] -> [2, D, nl] by blocks of bl points to bound memory

@@ -176,7 +176,7 @@ def _check_sound(clf, x, y):
 
 def test_trained_classifier_radii_are_sound_under_pgd(digits):
     xtr, xte, ytr, yte = digits
-    clf = LipschitzClassifier(hidden=(64, 64), epochs=15, seed=0).fit(xtr, ytr)
+    clf = LipschitzClassifier(hidden=(64, 64), steps=100, seed=0).fit(xtr, ytr)
     assert clf.score(xte, yte) > 0.9
     assert clf.lipschitz_ <= 1 + 1e-5
     _check_sound(clf, xte[:150], yte[:150])
@@ -195,7 +195,7 @@ def test_trained_classifier_radii_are_sound_under_pgd(digits):
 )
 def test_radii_are_sound_under_pgd_for_every_network(digits, params):
     xtr, xte, ytr, yte = digits
-    params = {"hidden": (64, 64), "epochs": 15, **params}
+    params = {"hidden": (64, 64), "steps": 100, **params}
     clf = LipschitzClassifier(**params).fit(xtr, ytr)
     assert clf.score(xte, yte) > 0.85
     assert lipschitz_upper_bound(clf.network_) <= 1 + 1e-4
