@@ -285,7 +285,9 @@ def section_certified(steps, with_cnn):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="300 steps per classifier, no MNIST CNN")
+    parser.add_argument(
+        "--quick", action="store_true", help="300 steps per classifier, no MNIST CNN"
+    )
     parser.add_argument("--sections", default="1234", help="the sections to run, e.g. 34")
     args = parser.parse_args()
     print(f"# otlip Lipschitz layers; jax {jax.__version__} on {jax.devices()[0].platform}")
