@@ -244,7 +244,7 @@ def lipschitz_step_time(clf, d, n_classes, batch, image_shape):
     return median_time(lambda: run(carry), repeats=20)
 
 
-def section_certified(steps, with_cnn):
+def section_certified(steps, with_cnn, networks):
     print("\n## 4. Certified accuracy (ℓ2), MLP 256-256 unless stated; HKR loss, default margin")
     print(
         "| data | network | clean acc | cert. acc ε=0.5 | cert. acc ε=1.0 | MCR | L upper "
@@ -261,6 +261,8 @@ def section_certified(steps, with_cnn):
                 for conv in ("orthogonal", "aol")
             ]
         for name, params in configs:
+            if networks and name not in networks:
+                continue
             clf = LipschitzClassifier(steps=steps, **params)
             start = time.perf_counter()
             clf.fit(xtr, ytr)
@@ -289,6 +291,9 @@ def main():
         "--quick", action="store_true", help="300 steps per classifier, no MNIST CNN"
     )
     parser.add_argument("--sections", default="1234", help="the sections to run, e.g. 34")
+    parser.add_argument(
+        "--networks", default="", help="section 4: only these rows, e.g. 'cayley,CNN aol'"
+    )
     args = parser.parse_args()
     print(f"# otlip Lipschitz layers; jax {jax.__version__} on {jax.devices()[0].platform}")
     print(load())
@@ -299,7 +304,8 @@ def main():
     if "3" in args.sections:
         section_w1()
     if "4" in args.sections:
-        section_certified(300 if args.quick else None, with_cnn=not args.quick)
+        networks = [name.strip() for name in args.networks.split(",") if name.strip()]
+        section_certified(300 if args.quick else None, not args.quick, networks)
     print(load())
 
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 
 from otlip._precision import full_precision
-from otlip.w1._layers import LipschitzDense, check_features
+from otlip.w1._layers import LipschitzDense
 
 __all__ = ["AOLDense", "aol_rescale"]
 
@@ -62,9 +61,6 @@ class AOLDense(LipschitzDense):
     """
 
     weight: jax.Array
-    bias: jax.Array | None
-    in_features: int = eqx.field(static=True)
-    out_features: int = eqx.field(static=True)
 
     def __init__(
         self,
@@ -75,11 +71,8 @@ class AOLDense(LipschitzDense):
         use_bias: bool = True,
         dtype=jnp.float32,
     ):
-        check_features(in_features, out_features)
+        self._init_features(in_features, out_features, use_bias, dtype)
         self.weight = jax.nn.initializers.orthogonal()(key, (out_features, in_features), dtype)
-        self.bias = jnp.zeros((out_features,), dtype) if use_bias else None
-        self.in_features = in_features
-        self.out_features = out_features
 
     @full_precision
     def effective_weight(self) -> jax.Array:

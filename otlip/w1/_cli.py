@@ -37,7 +37,9 @@ def run(args: argparse.Namespace):
         raise ValueError(f"--plot needs 2-D points, got d = {x.shape[1]}")
     if args.exact and x.shape[0] * y.shape[0] > EXACT_MAX_PAIRS:
         exact_w1(x, y)  # raises the size error before any training
-    res = w1_distance(x, y, seed=args.seed, steps=args.steps, verbose=not args.quiet)
+    res = w1_distance(
+        x, y, seed=args.seed, steps=args.steps, layer=args.layer, verbose=not args.quiet
+    )
     out = {
         "w1": res.distance,
         "heldout": res.heldout_distance,
@@ -90,6 +92,12 @@ def add_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--plot", metavar="OUT.png", help="level sets of the potential (d = 2)")
     p.add_argument("--steps", type=int, default=2000, help="cap on training steps")
+    p.add_argument(
+        "--layer",
+        default="bjorck",
+        help="dense parametrization of the potential: bjorck (default), spectral, cayley, "
+        "expmap, oni, householder, aol or sll",
+    )
     p.add_argument("--json", action="store_true", help="print the result as JSON")
 
 

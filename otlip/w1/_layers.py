@@ -144,11 +144,21 @@ class LipschitzDense(LipschitzLayer):
     Subclasses define :meth:`effective_weight`, the matrix computed from the free
     parameters on every call; the call, the export to :class:`FrozenDense` and the
     certificate (exact spectral norm of ``W̃``) are shared.
+
+    Attributes:
+        bias: ``[out_features]`` or None.
     """
 
-    bias: eqx.AbstractVar[jax.Array | None]
-    in_features: eqx.AbstractVar[int]
-    out_features: eqx.AbstractVar[int]
+    bias: jax.Array | None
+    in_features: int = eqx.field(static=True)
+    out_features: int = eqx.field(static=True)
+
+    def _init_features(self, in_features: int, out_features: int, use_bias: bool, dtype) -> None:
+        """Set the sizes and a zero bias (subclass ``__init__`` sets the parameters)."""
+        check_features(in_features, out_features)
+        self.bias = jnp.zeros((out_features,), dtype) if use_bias else None
+        self.in_features = in_features
+        self.out_features = out_features
 
     @abc.abstractmethod
     def effective_weight(self) -> jax.Array:
@@ -211,9 +221,6 @@ class BjorckDense(LipschitzDense):
     """
 
     weight: jax.Array
-    bias: jax.Array
-    in_features: int = eqx.field(static=True)
-    out_features: int = eqx.field(static=True)
     bjorck_iters: int = eqx.field(static=True)
     n_power: int = eqx.field(static=True)
     n_gram: int = eqx.field(static=True)
@@ -230,15 +237,12 @@ class BjorckDense(LipschitzDense):
         use_bias: bool = True,
         dtype=jnp.float32,
     ):
-        check_features(in_features, out_features)
+        self._init_features(in_features, out_features, use_bias, dtype)
         if bjorck_iters < 1:
             raise ValueError(
                 f"`bjorck_iters` must be >= 1 (the 1-Lipschitz guarantee), got {bjorck_iters}"
             )
         self.weight = jax.nn.initializers.orthogonal()(key, (out_features, in_features), dtype)
-        self.bias = jnp.zeros((out_features,), dtype) if use_bias else None
-        self.in_features = in_features
-        self.out_features = out_features
         self.bjorck_iters = bjorck_iters
         self.n_power = n_power
         self.n_gram = n_gram
@@ -277,9 +281,6 @@ class SpectralDense(LipschitzDense):
     """
 
     weight: jax.Array
-    bias: jax.Array
-    in_features: int = eqx.field(static=True)
-    out_features: int = eqx.field(static=True)
     n_power: int = eqx.field(static=True)
     n_gram: int = eqx.field(static=True)
 
@@ -294,11 +295,8 @@ class SpectralDense(LipschitzDense):
         use_bias: bool = True,
         dtype=jnp.float32,
     ):
-        check_features(in_features, out_features)
+        self._init_features(in_features, out_features, use_bias, dtype)
         self.weight = jax.nn.initializers.orthogonal()(key, (out_features, in_features), dtype)
-        self.bias = jnp.zeros((out_features,), dtype) if use_bias else None
-        self.in_features = in_features
-        self.out_features = out_features
         self.n_power = n_power
         self.n_gram = n_gram
 

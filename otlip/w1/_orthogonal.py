@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 
 from otlip._precision import full_precision
-from otlip.w1._layers import LipschitzDense, bjorck, check_features
+from otlip.w1._layers import LipschitzDense, bjorck
 
 __all__ = [
     "ONI_DEFAULT_ITERS",
@@ -30,10 +30,6 @@ __all__ = [
 def _check_positive(name: str, value: int) -> None:
     if value < 1:
         raise ValueError(f"`{name}` must be >= 1, got {value}")
-
-
-def _bias(use_bias: bool, out_features: int, dtype) -> jax.Array | None:
-    return jnp.zeros((out_features,), dtype) if use_bias else None
 
 
 @full_precision
@@ -92,9 +88,6 @@ class CayleyDense(LipschitzDense):
     """
 
     weight: jax.Array
-    bias: jax.Array | None
-    in_features: int = eqx.field(static=True)
-    out_features: int = eqx.field(static=True)
 
     def __init__(
         self,
@@ -105,14 +98,11 @@ class CayleyDense(LipschitzDense):
         use_bias: bool = True,
         dtype=jnp.float32,
     ):
-        check_features(in_features, out_features)
+        self._init_features(in_features, out_features, use_bias, dtype)
         big, small = max(in_features, out_features), min(in_features, out_features)
         # any parameter is orthogonal; entries of scale 1/√big keep ‖A‖₂ of order one, so
         # the start is a generic frame and the solve is well conditioned
         self.weight = jax.random.normal(key, (big, small), dtype) * big**-0.5
-        self.bias = _bias(use_bias, out_features, dtype)
-        self.in_features = in_features
-        self.out_features = out_features
 
     @full_precision
     def effective_weight(self) -> jax.Array:
@@ -143,9 +133,6 @@ class ExpMapDense(LipschitzDense):
     """
 
     weight: jax.Array
-    bias: jax.Array | None
-    in_features: int = eqx.field(static=True)
-    out_features: int = eqx.field(static=True)
 
     def __init__(
         self,
@@ -156,13 +143,10 @@ class ExpMapDense(LipschitzDense):
         use_bias: bool = True,
         dtype=jnp.float32,
     ):
-        check_features(in_features, out_features)
+        self._init_features(in_features, out_features, use_bias, dtype)
         n = max(in_features, out_features)
         # scale 1/√n: ‖A‖₂ of order one, a generic rotation that expm computes accurately
         self.weight = jax.random.normal(key, (n, n), dtype) * n**-0.5
-        self.bias = _bias(use_bias, out_features, dtype)
-        self.in_features = in_features
-        self.out_features = out_features
 
     @full_precision
     def effective_weight(self) -> jax.Array:
@@ -227,9 +211,6 @@ class ONIDense(LipschitzDense):
     """
 
     weight: jax.Array
-    bias: jax.Array | None
-    in_features: int = eqx.field(static=True)
-    out_features: int = eqx.field(static=True)
     oni_iters: int = eqx.field(static=True)
 
     def __init__(
@@ -242,13 +223,10 @@ class ONIDense(LipschitzDense):
         dtype=jnp.float32,
         oni_iters: int = ONI_DEFAULT_ITERS,
     ):
-        check_features(in_features, out_features)
+        self._init_features(in_features, out_features, use_bias, dtype)
         if oni_iters < 0:
             raise ValueError(f"`oni_iters` must be >= 0, got {oni_iters}")
         self.weight = jax.nn.initializers.orthogonal()(key, (out_features, in_features), dtype)
-        self.bias = _bias(use_bias, out_features, dtype)
-        self.in_features = in_features
-        self.out_features = out_features
         self.oni_iters = oni_iters
 
     @full_precision
@@ -286,9 +264,6 @@ class HouseholderDense(LipschitzDense):
     """
 
     vectors: jax.Array
-    bias: jax.Array | None
-    in_features: int = eqx.field(static=True)
-    out_features: int = eqx.field(static=True)
 
     def __init__(
         self,
@@ -300,16 +275,13 @@ class HouseholderDense(LipschitzDense):
         dtype=jnp.float32,
         n_reflections: int | None = None,
     ):
-        check_features(in_features, out_features)
+        self._init_features(in_features, out_features, use_bias, dtype)
         n = max(in_features, out_features)
         n_reflections = n if n_reflections is None else n_reflections
         _check_positive("n_reflections", n_reflections)
         # a product of reflections is orthogonal whatever the vectors: random directions
         # give a generic start (the scale of a vector does not matter)
         self.vectors = jax.random.normal(key, (n_reflections, n), dtype)
-        self.bias = _bias(use_bias, out_features, dtype)
-        self.in_features = in_features
-        self.out_features = out_features
 
     @property
     def n_reflections(self) -> int:
