@@ -54,6 +54,19 @@ def test_cli_end_to_end(tmp_path, capsys):
     assert not list(tmp_path.glob(".levels*"))  # no temporary file left behind
 
 
+def test_cli_layer_choice(tmp_path, capsys):
+    x = np.random.default_rng(0).normal(size=(300, 2))
+    np.save(tmp_path / "a.npy", x)
+    np.save(tmp_path / "b.npy", x + np.array([3.0, 4.0]))
+    args = ["w1", str(tmp_path / "a.npy"), str(tmp_path / "b.npy"), "--json", "--quiet"]
+    assert main([*args, "--layer", "cayley"]) == 0
+    res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert res["w1"] == pytest.approx(5.0, rel=0.01)  # a translation: W1 = ‖v‖
+    # an unknown parametrization is a clean error that lists the valid names
+    assert main([*args, "--layer", "qr"]) != 0
+    assert "cayley" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     ("setup", "extra", "message"),
     [
