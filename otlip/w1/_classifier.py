@@ -25,16 +25,19 @@ from otlip._estimator import Estimator
 from otlip._persist import register
 from otlip._train import TrainingHistory, adam, cosine_schedule, train
 from otlip._validation import check_int, check_points
-from otlip.w1._certificates import certified_accuracy, certified_radius
-from otlip.w1._cnn import LipschitzCNN
+from otlip.w1._certificates import (
+    certified_accuracy,
+    certified_radius,
+    lipschitz_upper_bound,
+)
+from otlip.w1._cnn import CONV_LAYERS, LipschitzCNN
 from otlip.w1._layers import freeze, materialize
 from otlip.w1._losses import multiclass_hinge_loss, multiclass_hkr_loss, tau_cross_entropy
-from otlip.w1._mlp import LAYER_NAMES, LipschitzMLP
+from otlip.w1._mlp import LipschitzMLP, check_layer
 
 __all__ = ["LipschitzClassifier"]
 
 _LOSSES = ("hkr", "hinge", "tau_ce")
-_CONVS = ("orthogonal", "aol")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -205,13 +208,12 @@ class LipschitzClassifier(Estimator):
         check_int(self.batch_size, "batch_size", 1)
         if self.steps is not None:
             check_int(self.steps, "steps", 1)
-        if self.layer not in LAYER_NAMES:
-            raise ValueError(f"`layer` must be one of {', '.join(LAYER_NAMES)}; got {self.layer!r}")
+        check_layer(self.layer)
         if self.loss not in _LOSSES:
             raise ValueError(f"`loss` must be one of {', '.join(_LOSSES)}; got {self.loss!r}")
-        if self.conv is not None and self.conv not in _CONVS:
+        if self.conv is not None and self.conv not in CONV_LAYERS:
             raise ValueError(
-                f"`conv` must be None or one of {', '.join(_CONVS)}; got {self.conv!r}"
+                f"`conv` must be None or one of {', '.join(CONV_LAYERS)}; got {self.conv!r}"
             )
         image_shape = None
         if self.conv is not None:
@@ -289,8 +291,6 @@ class LipschitzClassifier(Estimator):
         return self
 
     def _set_fitted(self, network, classes, margin, history, d) -> None:
-        from otlip.w1._certificates import lipschitz_upper_bound
-
         self.network_ = network
         self.classes_ = np.asarray(classes)
         self.margin_ = float(margin)

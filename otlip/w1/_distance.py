@@ -46,7 +46,7 @@ from otlip._persist import register, save
 from otlip._train import Plateau, Trained, TrainingHistory, adam, train
 from otlip._validation import check_int, check_points, check_same_dim, check_weights
 from otlip.w1._layers import BjorckDense, freeze, materialize
-from otlip.w1._mlp import LAYER_NAMES, LipschitzMLP
+from otlip.w1._mlp import LipschitzMLP, check_layer
 
 __all__ = ["KRPotential", "W1Potential", "W1Result", "w1_distance"]
 
@@ -565,12 +565,6 @@ def _result(problem: _Problem, nets, history, n_steps, converged, t_start) -> W1
 # ----------------------------------------------------------------------------- public API
 
 
-def _check_layer(layer) -> str:
-    if layer not in LAYER_NAMES:
-        raise ValueError(f"`layer` must be one of {', '.join(LAYER_NAMES)}; got {layer!r}")
-    return layer
-
-
 @register
 class W1Potential(Estimator):
     """The Kantorovich-Rubinstein potential between two samples (scikit-learn conventions).
@@ -659,7 +653,7 @@ class W1Potential(Estimator):
                 raise ValueError(f"`{name}` must be a positive number, got {value}")
         return _Settings(
             hidden=tuple(int(h) for h in self.hidden),
-            layer=_check_layer(self.layer),
+            layer=check_layer(self.layer),
             bjorck_iters=int(self.bjorck_iters),
             learning_rate=float(self.learning_rate),
             batch_size=int(self.batch_size),

@@ -20,7 +20,7 @@ from otlip.w1._layers import (
 from otlip.w1._orthogonal import CayleyDense, ExpMapDense, HouseholderDense, ONIDense
 from otlip.w1._sll import FrozenSLLBlock, SLLBlock
 
-__all__ = ["DENSE_LAYERS", "LAYER_NAMES", "LipschitzMLP"]
+__all__ = ["DENSE_LAYERS", "LAYER_NAMES", "LipschitzMLP", "check_layer"]
 
 #: The dense parametrizations ``LipschitzMLP(layer=...)`` accepts, by name.
 DENSE_LAYERS: Mapping[str, type[LipschitzDense]] = {
@@ -34,6 +34,13 @@ DENSE_LAYERS: Mapping[str, type[LipschitzDense]] = {
 }
 #: Every name ``LipschitzMLP(layer=...)`` accepts.
 LAYER_NAMES: tuple[str, ...] = (*DENSE_LAYERS, "sll")
+
+
+def check_layer(layer) -> str:
+    """``layer`` if it names a parametrization of :data:`LAYER_NAMES`, else a ``ValueError``."""
+    if layer not in LAYER_NAMES:
+        raise ValueError(f"`layer` must be one of {', '.join(LAYER_NAMES)}; got {layer!r}")
+    return layer
 
 
 def _is_residual(layer) -> bool:
@@ -92,8 +99,7 @@ class LipschitzMLP(eqx.Module):
         layer_options: Mapping | None = None,
         dtype=jnp.float32,
     ):
-        if layer not in LAYER_NAMES:
-            raise ValueError(f"`layer` must be one of {', '.join(LAYER_NAMES)}; got {layer!r}")
+        check_layer(layer)
         hidden = tuple(int(h) for h in hidden)
         if not hidden:
             raise ValueError("`hidden` must hold at least one width")
