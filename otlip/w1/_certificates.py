@@ -7,7 +7,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -16,7 +15,7 @@ import optax
 from otlip._train import adam
 from otlip._validation import check_points
 from otlip.w1._distance import KRPotential
-from otlip.w1._layers import FrozenDense, LipschitzDense
+from otlip.w1._layers import FrozenDense, LipschitzDense, applied_matrix
 
 __all__ = [
     "certified_accuracy",
@@ -279,15 +278,6 @@ def orthogonality_error(layer) -> float:
     """
     if not isinstance(layer, LipschitzDense | FrozenDense):
         raise TypeError(f"`layer` must be a dense Lipschitz layer, got {type(layer).__name__}")
-    w = np.asarray(_applied(layer), dtype=np.float64)
+    w = applied_matrix(layer)
     gram = w.T @ w if w.shape[0] >= w.shape[1] else w @ w.T
     return float(np.linalg.norm(gram - np.eye(gram.shape[0]), 2))
-
-
-@eqx.filter_jit
-def _applied_jit(layer):
-    return layer.effective_weight()
-
-
-def _applied(layer) -> jax.Array:
-    return layer.weight if isinstance(layer, FrozenDense) else _applied_jit(layer)

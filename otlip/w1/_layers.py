@@ -176,8 +176,19 @@ class LipschitzDense(LipschitzLayer):
 
     def lipschitz_bound(self) -> float:
         """``‖W̃‖₂`` by a float64 SVD of the applied matrix (exact, never underestimated)."""
-        w = np.asarray(_effective_jit(self), dtype=np.float64)
-        return float(np.linalg.norm(w, 2))
+        return _spectral_norm(applied_matrix(self))
+
+
+def applied_matrix(layer) -> np.ndarray:
+    """The matrix a dense layer applies (a :class:`LipschitzDense`'s ``W̃``, a
+    :class:`FrozenDense`'s stored weight), in float64 on the host."""
+    if isinstance(layer, FrozenDense):
+        return np.asarray(layer.weight, dtype=np.float64)
+    return np.asarray(_effective_jit(layer), dtype=np.float64)
+
+
+def _spectral_norm(w: np.ndarray) -> float:
+    return float(np.linalg.norm(w, 2))
 
 
 @eqx.filter_jit
@@ -324,7 +335,7 @@ class FrozenDense(eqx.Module):
 
     def lipschitz_bound(self) -> float:
         """``‖W‖₂`` by a float64 SVD of the stored matrix."""
-        return float(np.linalg.norm(np.asarray(self.weight, dtype=np.float64), 2))
+        return _spectral_norm(applied_matrix(self))
 
     @full_precision
     def __call__(self, x: jax.Array) -> jax.Array:
