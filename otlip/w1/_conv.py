@@ -16,6 +16,7 @@ once per call, not once per image.
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 import equinox as eqx
 import jax
@@ -328,6 +329,7 @@ class OrthogonalConv2d(LipschitzLayer):
     (8, 8, 8)
     """
 
+    solves_linear_systems: ClassVar[bool] = True  # a LAPACK solve (see LipschitzLayer)
     weight: jax.Array
     bias: jax.Array | None
     in_channels: int = eqx.field(static=True)

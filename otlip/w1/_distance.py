@@ -293,10 +293,6 @@ def _scores(net, pts):
     return f(pts.reshape(*kept, pts.shape[-1])).reshape(lead)
 
 
-# Parametrizations normalized by matrix products only, safe to vmap over the two networks.
-_VMAPPED_NORMALIZATION = ("bjorck", "spectral", "oni", "householder", "aol", "sll")
-
-
 def _stack(nets):
     """Networks with equal structure → one network whose arrays have a leading axis."""
     params = [eqx.filter(n, eqx.is_array) for n in nets]
@@ -306,13 +302,12 @@ def _stack(nets):
 
 def _normalize_pair(nets, normalize):
     """``normalize`` (:func:`materialize` or :func:`freeze`) applied to both stacked
-    networks: vmapped for parametrizations built from matrix products, one network at a
-    time for those that solve linear systems (Cayley, exponential map), whose vmapped
-    LAPACK solve next to large feature-major products has been seen to hang XLA:CPU
-    (jax 0.10.2)."""
-    if nets.layer in _VMAPPED_NORMALIZATION:
-        return eqx.filter_vmap(normalize)(nets)
-    return _stack([normalize(_index(nets, k)) for k in range(2)])
+    networks: vmapped, or one network at a time for layers that solve linear systems
+    (``LipschitzLayer.solves_linear_systems``: a vmapped LAPACK solve next to large
+    feature-major products has been seen to hang XLA:CPU, jax 0.10.2)."""
+    if any(getattr(layer, "solves_linear_systems", False) for layer in nets.layers):
+        return _stack([normalize(_index(nets, k)) for k in range(2)])
+    return eqx.filter_vmap(normalize)(nets)
 
 
 def _objectives(params, static, batch: _Data):

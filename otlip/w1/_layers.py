@@ -13,6 +13,7 @@ which is a lower bound of ``‖W‖₂`` and can be arbitrarily wrong before con
 from __future__ import annotations
 
 import abc
+from typing import ClassVar
 
 import equinox as eqx
 import jax
@@ -127,7 +128,14 @@ class LipschitzLayer(eqx.Module):
       host in float64) of the layer's ℓ2 Lipschitz constant.
 
     Layers take ONE sample; callers ``jax.vmap`` over a batch.
+
+    ``solves_linear_systems`` marks parametrizations whose normalization calls a LAPACK
+    solve (Cayley, the exponential map): a vmap of that normalization over several
+    networks, in the same XLA:CPU program as large matrix products, has been seen to
+    hang jax 0.10.2, so callers normalize such networks one at a time.
     """
+
+    solves_linear_systems: ClassVar[bool] = False
 
     @abc.abstractmethod
     def export(self) -> eqx.Module:

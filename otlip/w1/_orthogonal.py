@@ -10,6 +10,8 @@ separates ``W̃`` from it (float32: ``‖W̃ᵀW̃ − I‖₂`` of order 1e-6 f
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -87,6 +89,7 @@ class CayleyDense(LipschitzDense):
     (2,)
     """
 
+    solves_linear_systems: ClassVar[bool] = True  # a LAPACK solve (see LipschitzLayer)
     weight: jax.Array
 
     def __init__(
@@ -132,6 +135,7 @@ class ExpMapDense(LipschitzDense):
     (2,)
     """
 
+    solves_linear_systems: ClassVar[bool] = True  # a LAPACK solve (see LipschitzLayer)
     weight: jax.Array
 
     def __init__(
