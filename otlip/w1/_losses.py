@@ -182,6 +182,10 @@ def multiclass_hinge_loss(
     0.6
     """
     logits, onehot, w = _prepare_multiclass(logits, labels, sample_weight)
+    return _multiclass_hinge(logits, onehot, w, margin)
+
+
+def _multiclass_hinge(logits, onehot, w, margin):
     return _wmean(jax.nn.relu(margin - multiclass_margin(logits, onehot)), w)
 
 
@@ -222,8 +226,7 @@ def multiclass_hkr_loss(
     mean_neg = jnp.sum(neg * logits, axis=0) / jnp.maximum(jnp.sum(neg, axis=0), tiny)
     present = (jnp.sum(pos, axis=0) > 0).astype(logits.dtype)
     kr = jnp.sum(present * (mean_neg - mean_pos)) / jnp.maximum(jnp.sum(present), 1)
-    hinge = _wmean(jax.nn.relu(margin - multiclass_margin(logits, onehot)), w)
-    return kr + alpha * hinge
+    return kr + alpha * _multiclass_hinge(logits, onehot, w, margin)
 
 
 def tau_cross_entropy(
