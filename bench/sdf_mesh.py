@@ -3,6 +3,12 @@
 Run:  .venv/bin/python bench/sdf_mesh.py [--shapes torus,capsule,bunny,cow,airplane,bone]
       [--inputs clean,noise1,outliers10,sparse256,noise3,outliers20] [--no-extraction]
       [--robust] [--detail]
+      .venv/bin/python bench/sdf_mesh.py --scaling [--sizes 2000,20000,100000,1000000]
+      [--scaling-shapes tori,saturn,bunny] [--noises 0,0.005]
+
+``--scaling`` runs only the scaling table: otlip and screened Poisson (depth 9) from
+clouds of growing size, clean and noisy, measured with ``surface_error`` (exact
+distances to the analytic shape or to the reference mesh's triangles, both ways).
 
 Rows ``otlip`` are the default (``preset="auto"``; the column ``preset`` says which
 preset it picked), ``otlip-robust`` and ``otlip-detail`` force a preset.
@@ -38,11 +44,14 @@ import trimesh
 
 from otlip.sdf_mesh import (
     Capsule,
+    ShapeUnion,
+    Sphere,
     Torus,
     evaluate_grid,
     load_mesh,
     mesh_from_grid,
     reconstruct_with_details,
+    surface_error,
     surface_metrics,
 )
 from otlip.sdf_mesh._extract import _BATCH_SIZES  # the batch shapes to compile up front
@@ -92,13 +101,13 @@ def make_input(ref: trimesh.Trimesh, kind: str, seed: int = 0) -> np.ndarray:
     return pts
 
 
-def poisson(pts: np.ndarray) -> trimesh.Trimesh:
+def poisson(pts: np.ndarray, depth: int = 8) -> trimesh.Trimesh:
     import pymeshlab
 
     ms = pymeshlab.MeshSet()
     ms.add_mesh(pymeshlab.Mesh(vertex_matrix=np.asarray(pts, dtype=np.float64)))
     ms.compute_normal_for_point_clouds(k=10)
-    ms.generate_surface_reconstruction_screened_poisson(depth=8, threads=POISSON_THREADS)
+    ms.generate_surface_reconstruction_screened_poisson(depth=depth, threads=POISSON_THREADS)
     m = ms.current_mesh()
     return trimesh.Trimesh(m.vertex_matrix(), m.face_matrix(), process=True)
 
@@ -218,6 +227,80 @@ def run_extraction(preset: str, resolution: int = 256) -> None:
     print("\n".join(summary))
 
 
+# The scaling table's shapes: a creased genus-2 union of two tori (its crease is a
+# concave edge), a thin ring around a ball (a tube 6 % of the ring's radius; two
+# components, Euler characteristic 2 + 0), and a real scan's mesh.
+SCALING_SHAPES = {
+    "tori": lambda: ShapeUnion(
+        Torus(1.0, 0.3, (-0.9, 0.0, 0.0)), Torus(1.0, 0.3, (0.9, 0.0, 0.0)), resolution=300
+    ),
+    "saturn": lambda: ShapeUnion(Sphere(0.5), Torus(1.0, 0.06), resolution=300),
+    "bunny": lambda: reference("bunny"),
+}
+SCALING_EULER = {"tori": -2, "saturn": 2}
+
+
+def scaling_cloud(truth, n: int, noise: float, seed: int = 0) -> np.ndarray:
+    """``n`` area-uniform points of a shape (on its exact surface) or a mesh, with
+    Gaussian noise of ``noise`` times the diagonal."""
+    if isinstance(truth, trimesh.Trimesh):
+        pts = np.asarray(trimesh.sample.sample_surface(truth, n, seed=seed)[0])
+        diag = float(np.linalg.norm(truth.bounds[1] - truth.bounds[0]))
+    else:
+        pts, diag = truth.sample_surface(n, seed=seed).astype(np.float64), truth.diagonal
+    rng = np.random.default_rng(seed + 1)
+    return pts + rng.normal(scale=noise * diag, size=pts.shape) if noise else pts
+
+
+def run_scaling(shapes, sizes, noises, with_poisson: bool) -> None:
+    """otlip and Poisson (depth 9) from clouds of each size: ``surface_error`` (mean of
+    both exact directions, over the diagonal), time, Euler characteristic."""
+    import resource
+
+    have_pml = with_poisson and importlib.util.find_spec("pymeshlab") is not None
+    print(
+        "\n| shape | noise | points | otlip error % (± se) | Poisson error % | ratio | "
+        "otlip time (s) | Poisson time (s) | otlip watertight, Euler | Poisson watertight, "
+        "Euler | expected Euler | grid evaluations | peak RSS (GiB) |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for name in shapes:
+        truth = SCALING_SHAPES[name]()
+        expected = SCALING_EULER.get(name)
+        if expected is None and isinstance(truth, trimesh.Trimesh) and truth.is_watertight:
+            expected = truth.euler_number
+        for noise in noises:
+            for n in sizes:
+                pts = scaling_cloud(truth, n, noise)
+                t = time.perf_counter()
+                rec = reconstruct_with_details(pts, seed=0)
+                t_ours = time.perf_counter() - t
+                ours = surface_error(rec.mesh, truth)
+                grid = rec.n_evaluations
+                if have_pml:
+                    t = time.perf_counter()
+                    base = poisson(pts, depth=9)
+                    t_base = time.perf_counter() - t
+                    theirs = surface_error(base, truth)
+                    cells = (
+                        f"{100 * theirs.mean:.4f} | {ours.mean / theirs.mean:.2f} | "
+                        f"{t_ours:.1f} | {t_base:.1f} | {rec.mesh.is_watertight}, "
+                        f"{rec.mesh.euler_number} | {base.is_watertight}, {base.euler_number}"
+                    )
+                else:
+                    cells = (
+                        f"- | - | {t_ours:.1f} | - | {rec.mesh.is_watertight}, "
+                        f"{rec.mesh.euler_number} | -"
+                    )
+                rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+                print(
+                    f"| {name} | {100 * noise:g} % | {n:,} | {100 * ours.mean:.4f} "
+                    f"(± {100 * ours.standard_error:.4f}) | {cells} | {expected} | "
+                    f"{grid:,} | {rss:.2f} |",
+                    flush=True,
+                )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shapes", default="torus,capsule," + ",".join(REAL))
@@ -237,6 +320,10 @@ def main() -> None:
         default="robust,detail",
         help="presets whose trained networks the extraction section meshes",
     )
+    parser.add_argument("--scaling", action="store_true", help="only the scaling table")
+    parser.add_argument("--sizes", default="2000,20000,100000,1000000")
+    parser.add_argument("--scaling-shapes", default=",".join(SCALING_SHAPES))
+    parser.add_argument("--noises", default="0,0.005", help="noise, fractions of the diagonal")
     args = parser.parse_args()
     load = os.getloadavg()
     print(
@@ -244,6 +331,14 @@ def main() -> None:
         f"jax {jax.__version__} on {jax.devices()[0].platform}, "
         f"load average at start {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
     )
+    if args.scaling:
+        run_scaling(
+            [s for s in args.scaling_shapes.split(",") if s],
+            [int(n) for n in args.sizes.split(",")],
+            [float(x) for x in args.noises.split(",")],
+            not args.no_poisson,
+        )
+        args.no_reconstruction = args.no_extraction = True
     if not args.no_reconstruction:
         shapes = [s for s in args.shapes.split(",") if s]
         inputs = [i for i in args.inputs.split(",") if i]

@@ -78,6 +78,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "chamfer_distance",
         "hausdorff_distance",
         "normal_consistency",
+        "surface_error",
         "surface_metrics",
     ),
     "otlip.gp": (
@@ -140,6 +141,7 @@ if TYPE_CHECKING:  # the names as type checkers and IDEs see them
         mesh_from_sdf,
         normal_consistency,
         reconstruct_surface,
+        surface_error,
         surface_metrics,
     )
     from otlip.w1 import (

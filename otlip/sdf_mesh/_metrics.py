@@ -23,11 +23,13 @@ from scipy.spatial import cKDTree
 from otlip._validation import check_points
 
 __all__ = [
+    "SurfaceError",
     "SurfaceMetrics",
     "chamfer_distance",
     "closest_points",
     "hausdorff_distance",
     "normal_consistency",
+    "surface_error",
     "surface_metrics",
 ]
 
@@ -215,3 +217,99 @@ def normal_consistency(pred, ref, *, n_samples: int = 20000, seed: int = 0) -> f
     if not (isinstance(pred, trimesh.Trimesh) and isinstance(ref, trimesh.Trimesh)):
         raise TypeError("normal_consistency needs two meshes (`pred` and `ref` with faces)")
     return surface_metrics(pred, ref, n_samples=n_samples, seed=seed).normal_consistency
+
+
+@dataclass(frozen=True)
+class SurfaceError:
+    """Exact two-sided distance between a mesh and a reference surface, over its diagonal.
+
+    Attributes:
+        mean: ``(to_reference + to_mesh) / 2``, the precise Chamfer distance.
+        to_reference: mean distance of area-uniform samples of the mesh to the surface.
+        to_mesh: mean distance of area-uniform samples of the surface to the mesh.
+        p99: 99th percentile of the pooled distances of both directions.
+        standard_error: Monte-Carlo standard error of ``mean`` (the samples' spread
+            over the square root of their number): differences below about twice it
+            are not resolved.
+        diagonal: the normalizer, bounding-box diagonal of the reference.
+    """
+
+    mean: float
+    to_reference: float
+    to_mesh: float
+    p99: float
+    standard_error: float
+    diagonal: float
+
+
+def surface_error(mesh: trimesh.Trimesh, reference, *, n_samples: int = 200_000, seed: int = 0):
+    """Distance of a mesh to a surface with no sampling floor (:class:`SurfaceError`).
+
+    Both directions are exact distances to a surface, never to a sample of it:
+
+    - a :class:`~otlip.sdf_mesh.Shape` reference: mesh samples are measured with the
+      shape's exact distance (:meth:`~otlip.sdf_mesh.Shape.surface_distance`), and
+      samples of the exact surface (:meth:`~otlip.sdf_mesh.Shape.sample_surface`)
+      against the mesh's triangles;
+    - a ``trimesh.Trimesh`` reference (a scan's mesh, taken as the truth): point to
+      triangle both ways.
+
+    A perfect mesh scores zero, whatever ``n_samples``; the samples only set the
+    Monte-Carlo error of the mean (``standard_error``). Sampled point-to-point
+    Chamfer instead floors at the samples' spacing (about 0.3 % of the diagonal at
+    20,000 samples), ten times what separates good meshes of dense clouds.
+
+    Args:
+        mesh: the reconstruction.
+        reference: a :class:`~otlip.sdf_mesh.Shape` or a ``trimesh.Trimesh``.
+        n_samples: samples on each side.
+        seed: sampling seed.
+
+    Returns:
+        A :class:`SurfaceError`.
+
+    >>> from otlip.sdf_mesh import Sphere
+    >>> import trimesh
+    >>> fine = trimesh.creation.icosphere(subdivisions=6)
+    >>> err = surface_error(fine, Sphere(), n_samples=20000)
+    >>> bool(err.mean < 2e-5), bool(err.standard_error < err.mean)
+    (True, True)
+    """
+    from otlip.sdf_mesh._shapes import Shape
+
+    if not isinstance(mesh, trimesh.Trimesh) or len(mesh.faces) == 0:
+        raise ValueError("`mesh` must be a trimesh.Trimesh with faces")
+    n = int(n_samples)
+    if n < 2:
+        raise ValueError(f"`n_samples` must be >= 2, got {n_samples}")
+    rng = np.random.default_rng(seed)
+    pm, _ = trimesh.sample.sample_surface(mesh, n, seed=rng.integers(2**31))
+    pm = np.asarray(pm, dtype=np.float64)
+    if isinstance(reference, Shape):
+        lo, hi = reference.bounds
+        d_pr = reference.surface_distance(pm)
+        ps = reference.sample_surface(n, seed=int(rng.integers(2**31))).astype(np.float64)
+    elif isinstance(reference, trimesh.Trimesh):
+        if len(reference.faces) == 0:
+            raise ValueError("`reference` is a mesh without faces")
+        lo, hi = reference.bounds
+        _, d_pr, _ = closest_points(reference, pm)
+        ps, _ = trimesh.sample.sample_surface(reference, n, seed=rng.integers(2**31))
+        ps = np.asarray(ps, dtype=np.float64)
+    else:
+        raise TypeError(
+            f"`reference` must be an otlip.sdf_mesh.Shape or a trimesh.Trimesh, "
+            f"got {type(reference).__name__}"
+        )
+    diag = float(np.linalg.norm(np.asarray(hi) - np.asarray(lo)))
+    _, d_rp, _ = closest_points(mesh, ps)
+    # The two directions' means are independent: the variance of their average.
+    se = 0.5 * np.sqrt(np.var(d_pr) / len(d_pr) + np.var(d_rp) / len(d_rp))
+    return SurfaceError(
+        mean=0.5 * (float(np.mean(d_pr)) + float(np.mean(d_rp))) / diag,
+        to_reference=float(np.mean(d_pr)) / diag,
+        to_mesh=float(np.mean(d_rp)) / diag,
+        p99=float(np.percentile(np.concatenate([d_pr, d_rp]), 99)) / diag,
+        standard_error=float(se) / diag,
+        diagonal=diag,
+    )

@@ -32,7 +32,7 @@ and inside a closed shape. The pipeline:
    thin-plate fit to the points (``fair_to_points``) moves the vertices: ``f`` measures
    the distance to the samples, not to the surface, so the mesh sags between them and
    sinks into holes in the sampling; the fit bridges those and averages noise, with a
-   stiffness that grows with the noise (the spread of ``f`` on the points);
+   stiffness set by the point spacing and the noise (scale rules below);
 6. drop connected components that hold under 1 % of the points (outlier bubbles);
 7. points farther than ``outlier_radius`` margins (3) from that surface are outliers:
    their bubbles are gone, but as positives they still lift the field around them and
@@ -56,8 +56,15 @@ from otlip._validation import check_points
 from otlip.sdf_mesh._extract import evaluate_grid, mesh_from_grid
 from otlip.sdf_mesh._fairing import fair_to_points, mesh_adjacency
 from otlip.sdf_mesh._ocsdf import OneClassSDF
+from otlip.sdf_mesh._scale import SPACING_NEIGHBOUR, cloud_scale
 
-__all__ = ["Reconstruction", "choose_preset", "reconstruct_surface", "reconstruct_with_details"]
+__all__ = [
+    "Reconstruction",
+    "choose_preset",
+    "grid_resolution",
+    "reconstruct_surface",
+    "reconstruct_with_details",
+]
 
 MIN_POINTS = 16
 # Newton steps of the vertex projection (see ``_project``): the second one corrects the
@@ -87,21 +94,40 @@ _LOCAL_POINTS = 16
 # quantile, a solid the median. 2.5 sees the fall inside a thin tube without looking
 # through a thicker part to its other side.
 _SHELL_REACH = 2.5
-# ``choose_preset``: a point is isolated when its 4th neighbour is more than twice as far
-# as the cloud's median 4th-neighbour distance; over 1 % isolated means outliers. Clouds
-# with uniform outliers are well above that share; clean, noisy and sparse samples of a
-# surface stay around or below it.
-_ISOLATION_NEIGHBOUR = 4
-_ISOLATION_RATIO = 2.0
+# ``choose_preset``: over 1 % isolated points (``CloudScale.isolated_share``) means
+# outliers. Clouds with uniform outliers are well above that share; clean, noisy and
+# sparse samples of a surface stay around or below it.
 _ISOLATED_SHARE = 0.01
-# Stiffness of the fairing (step 5, ``fair_to_points``): ``(a h_200^2 + c sigma^2) / h^2``
-# with ``h`` the grid step, ``h_200`` the step at resolution 200 and ``sigma`` the noise,
-# estimated as the interquartile range of ``f`` on the points over 1.349 (a Gaussian's).
-# Both terms scale as ``1 / h^2``, as the bending energy of a finer mesh does, so the
-# smoothing length does not change with the resolution. The floor ``a`` keeps clean and
-# sparse clouds nearly unsmoothed (stiffness about 0.3-3 at resolution 200); the noise
-# term ``c sigma^2`` makes the stiffness grow with the noise (tens to hundreds).
-_FAIRING_FLOOR = 0.3
+# Scale rules, from the cloud's spacing ``s`` and noise ``sigma`` (``cloud_scale``).
+#  * Grid: step ``h = s`` (a few points per cell of the surface), but at least
+#    ``_MIN_RESOLUTION`` nodes along the box's longest side (sparse clouds) and at most
+#    ``_MAX_RESOLUTION`` (the grid of screened Poisson at depth 9; 10^6 points stay
+#    within memory and minutes). Below ``h``, accuracy comes from the fairing, which uses
+#    every point.
+#  * Margin: ``max(s, _MARGIN_CELLS h, side / _FIELD_CELLS)``. The shell ``f > level``
+#    is two margins thick: under about three grid steps, marching cubes and the
+#    exterior's flood fill see through it (a torus union from 10^5 points on a 200^3
+#    grid, margin 0.6 h: Euler characteristic -20 instead of -2, 12 times the error of
+#    2 10^4 points). And the network (4 x 128, a fixed budget of updates) resolves a
+#    shell down to about 1/225 of the box's side: from 10^6 points of the same union,
+#    a margin of side / 340 still gave Euler characteristic -6, side / 226 the right one.
+#  * Fairing stiffness ``(_FAIRING_SPACING s^2 + _FAIRING_NOISE_WEIGHT sigma^2) / h^2``,
+#    the noise measured on the points themselves, not on ``f`` (on a clean cloud the
+#    spread of ``f`` is the network's error, and it stiffened dense fits). The fit's
+#    smoothing length is ``(stiffness h^2 s^2)^(1/4)``
+#    (bending weight per area ``stiffness h^2`` against point weight per area ``1 / s^2``),
+#    so the first term keeps it at ``_FAIRING_SPACING^(1/4) s``, about 0.3 point spacings,
+#    however dense the cloud; the second grows it with the noise. A stiffness fixed per
+#    grid cell instead smoothed dense clouds over several spacings (2 10^4 points on
+#    the torus union: 0.018 % of the diagonal against 0.009 %).
+#  * Network, updates and batch: fixed. The field only has to resolve the surface at
+#    the margin, at least ``_MARGIN_CELLS`` steps of a grid that is never finer than
+#    ``_MAX_RESOLUTION``, so its task does not grow with the number of points.
+_MIN_RESOLUTION = 200
+_MAX_RESOLUTION = 512
+_MARGIN_CELLS = 1.5
+_FIELD_CELLS = 225
+_FAIRING_SPACING = 0.01
 _FAIRING_NOISE_WEIGHT = 5.0
 # Points farther than this (margins) from the mesh do not pull it; half as far once
 # outliers were found, since those within a margin of the surface are still there.
@@ -149,24 +175,11 @@ SURFACE_PRESETS = {
 PRESET_CHOICES = ("auto", *sorted(SURFACE_PRESETS))
 
 
-def _isolated_share(points) -> float:
-    """Share of the points that stand apart from the rest of the cloud.
-
-    A point is isolated when its ``_ISOLATION_NEIGHBOUR``-th nearest neighbour is more
-    than ``_ISOLATION_RATIO`` times as far as the median over the cloud. Samples of a
-    surface, even noisy or sparse ones, have few such points; outliers scattered in the
-    volume are mostly isolated.
-
-    Args:
-        points: ``[n, 3]`` finite points, ``n > 4``.
-
-    Returns:
-        A share in ``[0, 1]``.
-    """
-    pts = check_points(points, "points", dim=3, min_points=_ISOLATION_NEIGHBOUR + 1)
-    dist, _ = cKDTree(pts).query(pts, _ISOLATION_NEIGHBOUR + 1)  # the first is the point
-    far = dist[:, -1]
-    return float(np.mean(far > _ISOLATION_RATIO * np.median(far)))
+def grid_resolution(side: float, spacing: float) -> int:
+    """Grid nodes along the longest side ``side`` for a cloud of ``spacing`` (scale rules:
+    one step per spacing, clipped to ``[_MIN_RESOLUTION, _MAX_RESOLUTION]``)."""
+    nodes = int(np.ceil(side / spacing)) + 1
+    return int(np.clip(nodes, _MIN_RESOLUTION, _MAX_RESOLUTION))
 
 
 def choose_preset(points) -> str:
@@ -174,7 +187,7 @@ def choose_preset(points) -> str:
 
     The detail preset's sharper fit follows outliers, and is ahead on clean, sparse and
     noisy clouds, where it opens gaps the robust field fills. Outliers are told by
-    ``_isolated_share`` above 1 %.
+    ``CloudScale.isolated_share`` above 1 %.
 
     Args:
         points: ``[n, 3]`` point cloud.
@@ -192,7 +205,7 @@ def choose_preset(points) -> str:
     >>> choose_preset(np.concatenate([surface, outliers]))
     'robust'
     """
-    return _preset_for_share(_isolated_share(points))
+    return _preset_for_share(cloud_scale(points).isolated_share)
 
 
 def _preset_for_share(isolated: float) -> str:
@@ -407,7 +420,7 @@ def _keep_supported(mesh: trimesh.Trimesh, points: np.ndarray, frac: float) -> t
 def reconstruct_with_details(
     points,
     *,
-    resolution: int = 200,
+    resolution: int | None = None,
     seed: int = 0,
     padding: float = 0.1,
     min_component: float = 0.01,
@@ -432,14 +445,18 @@ def reconstruct_with_details(
     ``outlier_radius`` (in margins) is the distance from the first surface past which a
     point is an outlier; ``None`` keeps every point and skips the refit.
     ``fairing=False`` skips the thin-plate fairing of the projected vertices (step 5).
+    ``resolution=None`` and the margin (when no ``margin`` is given) follow the scale
+    rules of this module (``grid_resolution``; ``max(spacing, 1.5 grid steps, side / 225)``).
     """
     _check_options(preset, projection_quantile, level_quantile, outlier_radius, refit_steps)
+    if resolution is not None and (int(resolution) != resolution or resolution < 16):
+        raise ValueError(f"`resolution` must be an integer >= 16 or None, got {resolution!r}")
     pts = check_points(points, "points", dim=3, min_points=MIN_POINTS, dtype=np.float64)
+    scale = cloud_scale(pts)
     if preset == "auto":
-        isolated = _isolated_share(pts)
-        preset = _preset_for_share(isolated)
+        preset = _preset_for_share(scale.isolated_share)
         if verbose:
-            print(f"preset: {preset} ({100 * isolated:.1f} % isolated points)")
+            print(f"preset: {preset} ({100 * scale.isolated_share:.1f} % isolated points)")
     setting = SURFACE_PRESETS[preset]
     if projection_quantile is None:
         projection_quantile = setting.projection_quantile
@@ -451,12 +468,29 @@ def reconstruct_with_details(
         raise ValueError("`points` are flat along an axis (zero extent); cannot mesh them")
     pad = padding * float(np.max(ext))
     box = (lo - pad, hi + pad)
+    side = float(np.max(box[1] - box[0]))
+    if resolution is None:
+        resolution = grid_resolution(side, scale.spacing)
+    resolution = int(resolution)
     kwargs = {"domain": box, "seed": seed, "verbose": verbose, **setting.training}
     kwargs.update(ocsdf_kwargs)
+    if kwargs.get("margin") is None:
+        spacing = scale.spacing
+        if kwargs.get("margin_k", SPACING_NEIGHBOUR) != SPACING_NEIGHBOUR:
+            spacing = OneClassSDF(margin_k=kwargs["margin_k"])._margin(pts)
+        kwargs["margin"] = max(
+            spacing, _MARGIN_CELLS * side / (resolution - 1), side / _FIELD_CELLS
+        )
+    if verbose:
+        print(
+            f"spacing {scale.spacing:.4g}, grid {resolution} nodes along {side:.4g}, "
+            f"margin {kwargs['margin']:.4g}"
+        )
     model = OneClassSDF(**kwargs).fit(pts)
     extract = functools.partial(
         _extract,
         box=box,
+        scale=scale,
         min_component=min_component,
         project=project,
         level_quantile=level_quantile,
@@ -517,6 +551,7 @@ def _extract(
     pts,
     *,
     box,
+    scale,
     resolution,
     min_component,
     project,
@@ -577,9 +612,8 @@ def _extract(
     bar.update(1)
     if fair:
         step = side / float(np.max(res))
-        noise = (np.quantile(f_data, 0.75) - np.quantile(f_data, 0.25)) / 1.349
         stiffness = (
-            _FAIRING_FLOOR * (side / 200.0) ** 2 + _FAIRING_NOISE_WEIGHT * noise**2
+            _FAIRING_SPACING * scale.spacing**2 + _FAIRING_NOISE_WEIGHT * scale.noise**2
         ) / step**2
         mesh = fair_to_points(mesh, pts, stiffness=stiffness, reach=fairing_reach * model.margin_)
         bar.update(1)
@@ -590,7 +624,7 @@ def _extract(
 def reconstruct_surface(
     points,
     *,
-    resolution: int = 200,
+    resolution: int | None = None,
     seed: int = 0,
     verbose: bool = False,
     **kwargs,
@@ -599,7 +633,8 @@ def reconstruct_surface(
 
     Args:
         points: ``[n, 3]`` samples of a surface (at least 16).
-        resolution: grid nodes along the longest side of the box.
+        resolution: grid nodes along the longest side of the box; ``None`` (default):
+            one per point spacing, within ``[200, 512]`` (module docstring).
         seed: seed of the network initialization and of the negatives.
         verbose: progress bars on stderr.
         **kwargs: ``preset`` (``"auto"``, the default: ``"robust"`` on clouds with
