@@ -6,12 +6,15 @@ where the sampling has a hole wider than the margin they sink into it (256 point
 a torus: up to 4 % of the diagonal). Nothing in the field bridges such a hole. A
 smoothness prior does: the vertices are moved to minimize
 
-    sum_i |x_{v(i)} - p_i|^2 + stiffness * sum_v |(L x)_v|^2,
+    sum_i |sum_k w_ik x_k - p_i|^2 + stiffness * sum_v |(L x)_v|^2,
 
-where ``v(i)`` is the vertex nearest to point ``p_i`` and ``L`` the mesh's uniform
-(graph) Laplacian, whose square is a discrete thin-plate (bending) energy. Points are
-attached to vertices, so only positions change: the connectivity, and with it
-watertightness, is kept.
+where ``sum_k w_ik x_k`` is the foot of point ``p_i`` on the mesh (its closest point
+on the triangles around its nearest vertex, in barycentric coordinates ``w_i``) and
+``L`` the mesh's uniform (graph) Laplacian, whose square is a discrete thin-plate
+(bending) energy. A point pulls the surface where it faces it, not the nearest vertex
+to its own position: that would drag vertices sideways and, on a curved surface, pull
+them inside by the sagitta of the gap between vertex and point. Only positions
+change: the connectivity, and with it watertightness, is kept.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import trimesh
 from scipy import sparse
 from scipy.sparse.linalg import cg, spsolve
 from scipy.spatial import cKDTree
+from trimesh.triangles import closest_point, points_to_barycentric
 
 from otlip._validation import check_points
 
@@ -57,7 +61,7 @@ def fair_to_points(
     *,
     stiffness: float,
     reach: float = np.inf,
-    passes: int = 2,
+    passes: int = 4,
 ) -> trimesh.Trimesh:
     """The mesh's vertices moved to a thin-plate fit of the points (module docstring).
 
@@ -70,12 +74,12 @@ def fair_to_points(
             mesh (edge length ``h``), so the same smoothing needs ``1 / h^2`` times more.
         reach: points farther than this from every vertex are ignored (outliers that
             the mesh left out must not pull it).
-        passes: fits in a row. Each point pulls the vertex nearest to it; on a mesh that
-            starts off the points (by up to a margin, after the projection), that is
-            often a neighbour of the right one, which drags the fit sideways. The next
-            pass attaches the points to the fitted mesh (on a torus from 20,000 points,
-            two passes left 0.6 times the first pass's distance to the surface; a third
-            changed it by 5 %).
+        passes: fits in a row, each attaching the points to the mesh the previous one
+            fitted. On a mesh that starts off the points (by up to a margin, after the
+            projection), a point's foot is often on the wrong triangle, and the first
+            fit is only as good as those feet. From 10^5 points of a torus union, the
+            distance to the surface after 2 / 3 / 4 / 6 passes: 0.0025 / 0.0012 /
+            0.0011 / 0.0010 % of the diagonal.
 
     Returns:
         A new ``trimesh.Trimesh`` with the same faces.
@@ -99,19 +103,53 @@ def fair_to_points(
     if len(verts) == 0:
         raise ValueError("`mesh` has no vertices")
     n = len(verts)
+    faces = np.asarray(mesh.faces)
+    ring = np.asarray(mesh.vertex_faces)
     laplacian = _graph_laplacian(n, np.asarray(mesh.edges_unique))
     bending = stiffness * (laplacian.T @ laplacian) + _ANCHOR * sparse.identity(n)
     anchor = verts
     for _ in range(int(passes)):
-        dist, nearest = cKDTree(verts).query(pts)
-        near = dist <= reach
-        nearest, attached = nearest[near], pts[near]
-        pull = sparse.coo_matrix((np.ones(len(nearest)), (nearest, nearest)), shape=(n, n))
-        system = (pull + bending).tocsr()
-        rhs = _ANCHOR * anchor
-        np.add.at(rhs, nearest, attached)
+        feet, attached = _feet(verts, faces, ring, pts, reach)
+        system = (feet.T @ feet + bending).tocsr()
+        rhs = _ANCHOR * anchor + feet.T @ attached
         verts = _solve(system, rhs, verts)
-    return trimesh.Trimesh(verts, np.asarray(mesh.faces), process=False)
+    return trimesh.Trimesh(verts, faces, process=False)
+
+
+# Points whose feet are computed at once (about 100 MB of candidate triangles).
+_FEET_CHUNK = 65536
+
+
+def _feet(verts, faces, ring, pts, reach) -> tuple[sparse.csr_matrix, np.ndarray]:
+    """The points within ``reach`` of a vertex, ``[m, 3]``, and the sparse ``[m, n]`` map
+    from vertex positions to their feet: barycentric weights of each point's closest
+    point on the triangles around its nearest vertex (``ring``: ``[n, c]`` faces of
+    each vertex, ``-1`` padded)."""
+    dist, nearest = cKDTree(verts).query(pts)
+    near = dist <= reach
+    pts, nearest = pts[near], nearest[near]
+    m = len(pts)
+    face = np.empty(m, dtype=np.int64)
+    weights = np.empty((m, 3))
+    for lo in range(0, m, _FEET_CHUNK):
+        p = pts[lo : lo + _FEET_CHUNK]
+        cand = ring[nearest[lo : lo + _FEET_CHUNK]]  # [k, c]
+        k, c = cand.shape
+        valid = cand >= 0
+        tris = verts[faces[np.where(valid, cand, 0)]].reshape(-1, 3, 3)
+        foot = closest_point(tris, np.repeat(p, c, axis=0)).reshape(k, c, 3)
+        d = np.where(valid, np.linalg.norm(foot - p[:, None, :], axis=2), np.inf)
+        best = np.argmin(d, axis=1)
+        rows = np.arange(k)
+        face[lo : lo + k] = cand[rows, best]
+        weights[lo : lo + k] = points_to_barycentric(
+            verts[faces[face[lo : lo + k]]], foot[rows, best]
+        )
+    feet = sparse.csr_matrix(
+        (weights.ravel(), (np.repeat(np.arange(m), 3), faces[face].ravel())),
+        shape=(m, len(verts)),
+    )
+    return feet, pts
 
 
 def _solve(system: sparse.csr_matrix, rhs: np.ndarray, start: np.ndarray) -> np.ndarray:

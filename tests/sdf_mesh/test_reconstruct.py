@@ -112,8 +112,11 @@ def test_outliers_are_dropped_and_the_field_refit():
 
 
 def test_choose_preset_tells_outliers_from_noise_and_sparsity():
-    from otlip.sdf_mesh import Sphere
-    from otlip.sdf_mesh._reconstruct import _isolated_share, choose_preset
+    from otlip.sdf_mesh import Sphere, cloud_scale
+    from otlip.sdf_mesh._reconstruct import choose_preset
+
+    def _isolated_share(pts):
+        return cloud_scale(pts).isolated_share
 
     shape = Sphere()
     rng = np.random.default_rng(0)
@@ -419,3 +422,24 @@ def test_fairing_lifts_the_mesh_out_of_the_gaps_of_a_sparse_cloud():
     }
     # Point-to-surface Chamfer 0.62 % of the diagonal without the fit, 0.31 % with it.
     assert chamfer["faired"] < 0.7 * chamfer["raw"], chamfer
+
+
+@pytest.mark.slow
+def test_more_points_never_give_a_worse_mesh():
+    from otlip.sdf_mesh import ShapeUnion, surface_error
+
+    # The creased genus-2 union of two tori (tube 0.3, centres 1.8 apart). With the
+    # scale rules (grid, margin and fairing from the cloud's spacing and noise), ten
+    # times the points give a mesh at least as close to the exact surface; measured
+    # 0.0301 % of the diagonal at 5,000 points and 0.0077 % at 50,000 (the standard
+    # errors, about 1e-4 %, are far below the gap).
+    shape = ShapeUnion(
+        Torus(1.0, 0.3, (-0.9, 0.0, 0.0)), Torus(1.0, 0.3, (0.9, 0.0, 0.0)), resolution=300
+    )
+    errors = {}
+    for n in (5000, 50000):
+        mesh = reconstruct_surface(shape.sample_surface(n, seed=0), seed=0)
+        assert mesh.is_watertight
+        assert mesh.euler_number == -2  # one closed surface of genus 2
+        errors[n] = surface_error(mesh, shape, n_samples=100_000)
+    assert errors[50000].mean <= errors[5000].mean, errors

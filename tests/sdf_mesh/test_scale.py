@@ -1,0 +1,62 @@
+"""cloud_scale and the scale rules of reconstruct_surface."""
+
+import numpy as np
+import pytest
+
+from otlip.sdf_mesh import Sphere, Torus, cloud_scale
+from otlip.sdf_mesh._reconstruct import _MAX_RESOLUTION, _MIN_RESOLUTION, grid_resolution
+
+
+def test_spacing_shrinks_as_one_over_the_square_root_of_the_number_of_points():
+    shape = Torus()
+    small, large = (cloud_scale(shape.sample_surface(n, seed=0)) for n in (5000, 80000))
+    # 16 times the points on the same area: a quarter of the spacing. The median of
+    # the 4th-neighbour distance of a Poisson sample scales exactly so; 5 % covers
+    # the sampling noise of two medians over thousands of points.
+    np.testing.assert_allclose(small.spacing / large.spacing, 4.0, rtol=0.05)
+
+
+@pytest.mark.parametrize("shape", [Sphere(), Torus(1.0, 0.35)], ids=["sphere", "torus"])
+@pytest.mark.parametrize("sigma", [0.005, 0.01, 0.02])
+def test_noise_is_measured_across_the_surface_and_not_from_its_curvature(shape, sigma):
+    clean = shape.sample_surface(20000, seed=0).astype(np.float64)
+    noisy = clean + np.random.default_rng(1).normal(scale=sigma, size=clean.shape)
+    # Gaussian noise of standard deviation sigma per axis: sigma across the surface.
+    # The quadric fits take a share of it with their 6 coefficients (corrected) and a
+    # neighbourhood of 32 noisy points blurs the surface a little: within 15 %.
+    np.testing.assert_allclose(cloud_scale(noisy).noise, sigma, rtol=0.15)
+    # A clean cloud is exact up to float32 rounding of the points; the quadric takes
+    # the torus's tube (radius 0.35) for what it is. A plane fit would read its
+    # bending over 32 neighbours (about 4e-3) as noise.
+    assert cloud_scale(clean).noise < 0.05 * 0.005
+
+
+def test_isolated_share_counts_outliers_and_is_free_of_units():
+    shape = Sphere()
+    surface = shape.sample_surface(2048, seed=0).astype(np.float64)
+    outliers = np.random.default_rng(0).uniform(-1.1, 1.1, size=(205, 3))
+    both = np.concatenate([surface, outliers])
+    assert cloud_scale(surface).isolated_share <= 0.005
+    assert 0.01 < cloud_scale(both).isolated_share <= 205 / len(both)
+    a, b = cloud_scale(both), cloud_scale(1e3 * both)
+    np.testing.assert_allclose(b.spacing, 1e3 * a.spacing, rtol=1e-9)
+    np.testing.assert_allclose(b.noise, 1e3 * a.noise, rtol=1e-6)
+
+
+def test_grid_resolution_follows_the_spacing_within_its_bounds():
+    assert grid_resolution(1.0, 1.0 / 300) == 301
+    assert grid_resolution(1.0, 0.1) == _MIN_RESOLUTION
+    assert grid_resolution(1.0, 1e-4) == _MAX_RESOLUTION
+
+
+@pytest.mark.parametrize(
+    "points, match",
+    [
+        (np.zeros((3, 3)), "at least"),
+        (np.full((10, 3), np.nan), "non-finite"),
+        (np.zeros((10, 3)), "duplicate"),
+    ],
+)
+def test_bad_clouds(points, match):
+    with pytest.raises(ValueError, match=match):
+        cloud_scale(points)
