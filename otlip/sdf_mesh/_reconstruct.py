@@ -112,8 +112,12 @@ _ISOLATED_SHARE = 0.01
 #    shell down to about 1/225 of the box's side: from 10^6 points of the same union,
 #    a margin of side / 340 still gave Euler characteristic -6, side / 226 the right one.
 #  * Fairing stiffness ``(_FAIRING_SPACING s^2 + _FAIRING_NOISE_WEIGHT sigma^2) / h^2``,
-#    the noise measured on the points themselves, not on ``f`` (on a clean cloud the
-#    spread of ``f`` is the network's error, and it stiffened dense fits). The fit's
+#    ``sigma`` the least of two noise estimates, each biased upwards in its own regime:
+#    the cloud's own (``cloud_scale``: local quadric fits, which take the shape for
+#    noise where 32 neighbours span more than the curvature radius, as 256 points on a
+#    torus do: 0.13 for a tube of 0.35), and the spread of ``f`` on the points (its
+#    interquartile range over 1.349, a Gaussian's), which on a clean cloud is the
+#    network's own error (about 0.15 grid steps) and stiffened dense fits. The fit's
 #    smoothing length is ``(stiffness h^2 s^2)^(1/4)``
 #    (bending weight per area ``stiffness h^2`` against point weight per area ``1 / s^2``),
 #    so the first term keeps it at ``_FAIRING_SPACING^(1/4) s``, about 0.3 point spacings,
@@ -612,8 +616,12 @@ def _extract(
     bar.update(1)
     if fair:
         step = side / float(np.max(res))
+        # Each noise estimate errs upwards in its own regime (scale rules): the least
+        # of the two.
+        spread = (np.quantile(f_data, 0.75) - np.quantile(f_data, 0.25)) / 1.349
+        noise = min(scale.noise, spread)
         stiffness = (
-            _FAIRING_SPACING * scale.spacing**2 + _FAIRING_NOISE_WEIGHT * scale.noise**2
+            _FAIRING_SPACING * scale.spacing**2 + _FAIRING_NOISE_WEIGHT * noise**2
         ) / step**2
         mesh = fair_to_points(mesh, pts, stiffness=stiffness, reach=fairing_reach * model.margin_)
         bar.update(1)

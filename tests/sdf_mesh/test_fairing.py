@@ -46,15 +46,21 @@ def test_fairing_bridges_a_sampling_hole():
     assert np.abs(_radial_error(faired)[~hole]).max() < 0.01
 
 
-def test_small_stiffness_interpolates_points_on_the_vertices():
+def test_small_stiffness_interpolates_the_points():
+    from otlip.sdf_mesh._metrics import closest_points
+
     sphere = _unit_sphere()
     rng = np.random.default_rng(1)
-    # Shifts far below the 0.06-0.08 edges: each point's nearest vertex is its own.
+    # One point near each vertex, shifted far less than the 0.06-0.08 edges.
     target = sphere.vertices + rng.normal(scale=0.002, size=sphere.vertices.shape)
     faired = fair_to_points(sphere, target, stiffness=1e-4)
-    # The bending term weighs 1e-4 of the pull: the vertices land on the points up to
-    # 1e-4 times the squared Laplacian of the shifts (about 0.3 here).
-    np.testing.assert_allclose(faired.vertices, target, atol=1e-4)
+    # The bending term weighs 1e-4 of the pulls: the surface passes through the points
+    # (as many as vertices, so it can) up to about 1e-4 times the squared Laplacian of
+    # the shifts, while they start 0.0016 off it on average.
+    _, before, _ = closest_points(sphere, target)
+    _, after, _ = closest_points(faired, target)
+    assert before.mean() > 1e-3
+    assert after.max() < 1e-4, after.max()
 
 
 def test_larger_stiffness_averages_noisy_points():
@@ -63,14 +69,22 @@ def test_larger_stiffness_averages_noisy_points():
     pts = rng.normal(size=(20000, 3))
     pts /= np.linalg.norm(pts, axis=1, keepdims=True)
     pts *= 1.0 + rng.normal(scale=0.03, size=(len(pts), 1))
-    rms = {
-        s: np.sqrt(np.mean(_radial_error(fair_to_points(sphere, pts, stiffness=s)) ** 2))
-        for s in (0.01, 1.0, 10.0)
-    }
+
+    def rms(stiffness, passes):
+        faired = fair_to_points(sphere, pts, stiffness=stiffness, passes=passes)
+        return np.sqrt(np.mean(_radial_error(faired) ** 2))
+
+    one = {s: rms(s, 1) for s in (0.01, 1.0, 10.0)}
     # About 8 points per vertex: the loosest fit follows their mean, within 0.03 / sqrt(8)
     # of the sphere, and a stiffer one averages over more of them.
-    assert rms[0.01] < 0.03 / np.sqrt(8) * 1.5
-    assert rms[10.0] < rms[1.0] < rms[0.01]
+    assert one[0.01] < 0.03 / np.sqrt(8) * 1.5
+    assert one[10.0] < one[1.0] < one[0.01]
+    # Further passes attach the points to a surface that follows them: with a stiffness
+    # that the noise calls for, they keep the fit (measured 0.0041 -> 0.0045 at 1.0); a
+    # fit loose enough to follow the noise follows it more with each pass (0.014 ->
+    # 0.036 at 0.01), which is why reconstruct_surface grows the stiffness with the noise.
+    assert rms(1.0, 4) < 1.2 * one[1.0]
+    assert rms(0.01, 4) > one[0.01]
 
 
 def test_points_out_of_reach_do_not_pull():

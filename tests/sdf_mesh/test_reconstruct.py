@@ -308,7 +308,7 @@ def test_second_crest_search_gets_closer_to_a_ridge_the_first_ray_misses(monkeyp
 
 
 def test_extraction_of_an_analytic_shell_puts_every_vertex_on_its_crest():
-    from otlip.sdf_mesh import Sphere
+    from otlip.sdf_mesh import Sphere, cloud_scale
     from otlip.sdf_mesh._reconstruct import _extract
 
     margin = 0.1
@@ -319,6 +319,7 @@ def test_extraction_of_an_analytic_shell_puts_every_vertex_on_its_crest():
         shell,
         pts,
         box=box,
+        scale=cloud_scale(pts),
         resolution=48,
         min_component=0.01,
         project=True,
