@@ -32,7 +32,7 @@ def run(args: argparse.Namespace):
         raise ValueError(f"output {out} has no extension; use e.g. .ply, .obj, .off, .stl")
     if args.preview is not None and Path(args.preview).suffix.lower() != ".png":
         raise ValueError(f"--preview must end with .png, got {args.preview}")
-    if args.resolution < 16:
+    if args.resolution is not None and args.resolution < 16:
         raise ValueError(f"--resolution must be >= 16, got {args.resolution}")
     if args.outlier_radius < 0:
         raise ValueError(
@@ -78,7 +78,12 @@ def add_options(p: argparse.ArgumentParser) -> None:
     """Its own options (otlip.cli adds the common ones)."""
     p.add_argument("input", help="point cloud: .ply .obj .off (vertices) or .xyz .npy .csv")
     p.add_argument("-o", "--output", required=True, help="output mesh (.ply .obj .off .stl ...)")
-    p.add_argument("--resolution", type=int, default=200, help="grid nodes along the longest side")
+    p.add_argument(
+        "--resolution",
+        type=int,
+        default=None,
+        help="grid nodes along the longest side (default: one per point spacing, 200-512)",
+    )
     p.add_argument(
         "--preset",
         # Literal, as _reconstruct.PRESET_CHOICES (importing it would load jax at start-up).
