@@ -431,9 +431,10 @@ def test_more_points_never_give_a_worse_mesh():
 
     # The creased genus-2 union of two tori (tube 0.3, centres 1.8 apart). With the
     # scale rules (grid, margin and fairing from the cloud's spacing and noise), ten
-    # times the points give a mesh at least as close to the exact surface; measured
-    # 0.0301 % of the diagonal at 5,000 points and 0.0077 % at 50,000 (the standard
-    # errors, about 1e-4 %, are far below the gap).
+    # times the points give a mesh at least as close to the exact surface. In the
+    # scaling bench the error falls from 0.039 % of the diagonal at 2,000 points to
+    # 0.0048 % at 20,000 and 0.0012 % at 100,000, with standard errors under 1e-4 %:
+    # the comparison is decided far above the Monte-Carlo noise.
     shape = ShapeUnion(
         Torus(1.0, 0.3, (-0.9, 0.0, 0.0)), Torus(1.0, 0.3, (0.9, 0.0, 0.0)), resolution=300
     )
