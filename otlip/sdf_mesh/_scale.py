@@ -9,7 +9,8 @@ number of points is derived from two figures measured here, never tuned per data
   subsample of the residual of a quadric fitted to each point's neighbourhood in its
   principal frame. A plane would take the surface's curvature for noise (a torus
   tube of radius 0.35 sampled at 2,048 points bends 0.1 across 32 neighbours); a
-  quadric follows it, so a clean cloud measures close to zero.
+  quadric follows it, so a clean cloud measures close to zero. The neighbourhood
+  grows until it is several estimates wide (dense noisy clouds, ``_noise``).
 """
 
 from __future__ import annotations
@@ -27,10 +28,12 @@ __all__ = ["CloudScale", "cloud_scale"]
 # a point is isolated when its 4th neighbour is more than twice as far as the median.
 SPACING_NEIGHBOUR = 4
 _ISOLATION_RATIO = 2.0
-# Noise: neighbours per quadric fit (6 coefficients; 32 points leave 26 degrees of
-# freedom) and the number of points fitted (a global figure: 4,096 give its median to
-# a few percent, at any cloud size).
-_NOISE_NEIGHBOURS = 32
+# Noise: neighbours per quadric fit, tried in turn (6 coefficients; 32 points leave 26
+# degrees of freedom), until the neighbourhood's radius is ``_NOISE_WIDTHS`` times the
+# estimate; the number of points fitted at the first size (a global figure: 4,096 give
+# its median to a few percent, at any cloud size), fewer at the next ones.
+_NOISE_NEIGHBOURS = (32, 128, 512, 2048)
+_NOISE_WIDTHS = 6.0
 _NOISE_SAMPLES = 4096
 
 
@@ -80,15 +83,34 @@ def cloud_scale(points, *, seed: int = 0) -> CloudScale:
 
 
 def _noise(pts: np.ndarray, tree: cKDTree, seed: int) -> float:
-    """Median residual standard deviation of local quadric fits (module docstring)."""
+    """Residual standard deviation of local quadric fits (module docstring).
+
+    A neighbourhood narrower than a few standard deviations of the noise is a blob,
+    which a quadric fits too well: 32 neighbours of 10^6 points spread 0.5 % of the
+    diagonal off a surface read a third of it. So the neighbourhood grows (4 times
+    the neighbours) until its radius exceeds ``_NOISE_WIDTHS`` estimates; clean and
+    sparse clouds stop at the first size.
+    """
     n = len(pts)
-    k = min(_NOISE_NEIGHBOURS, n)
-    if k < 10:  # too few points for a quadric with residual degrees of freedom
-        return 0.0
     rng = np.random.default_rng(seed)
-    centres = pts[rng.choice(n, size=min(_NOISE_SAMPLES, n), replace=False)]
-    _, idx = tree.query(centres, k)
-    nb = pts[idx] - centres[:, None, :]  # [m, k, 3]
+    sigma = 0.0
+    for k in _NOISE_NEIGHBOURS:
+        if k > n:
+            break
+        # Fewer centres for larger neighbourhoods: the same number of points in all.
+        m = min(n, _NOISE_SAMPLES * _NOISE_NEIGHBOURS[0] // k)
+        centres = pts[rng.choice(n, size=m, replace=False)]
+        dist, idx = tree.query(centres, k)
+        sigma = _quadric_residual(pts[idx] - centres[:, None, :])
+        if np.median(dist[:, -1]) >= _NOISE_WIDTHS * sigma:
+            break
+    return sigma
+
+
+def _quadric_residual(nb: np.ndarray) -> float:
+    """Median over neighbourhoods ``[m, k, 3]`` of the residual standard deviation of a
+    quadric ``z = q(x, y)`` fitted in each one's principal frame (``z``: the normal)."""
+    k = nb.shape[1]
     nb = nb - nb.mean(axis=1, keepdims=True)
     _, frames = np.linalg.eigh(np.einsum("mki,mkj->mij", nb, nb))
     local = np.einsum("mki,mij->mkj", nb, frames)  # columns: normal first (smallest)
@@ -96,5 +118,4 @@ def _noise(pts: np.ndarray, tree: cKDTree, seed: int) -> float:
     design = np.stack([x * x, x * y, y * y, x, y, np.ones_like(x)], axis=-1)  # [m, k, 6]
     coef = np.einsum("mck,mk->mc", np.linalg.pinv(design), z)
     resid = z - np.einsum("mkc,mc->mk", design, coef)
-    sigma = np.sqrt(np.sum(resid**2, axis=1) / (k - 6))
-    return float(np.median(sigma))
+    return float(np.median(np.sqrt(np.sum(resid**2, axis=1) / (k - 6))))
