@@ -21,6 +21,7 @@ import trimesh
 from scipy.spatial import cKDTree
 
 from otlip._validation import check_points
+from otlip.sdf_mesh._shapes import Shape
 
 __all__ = [
     "SurfaceError",
@@ -275,8 +276,6 @@ def surface_error(mesh: trimesh.Trimesh, reference, *, n_samples: int = 200_000,
     >>> bool(err.mean < 2e-5), bool(err.standard_error < err.mean)
     (True, True)
     """
-    from otlip.sdf_mesh._shapes import Shape
-
     if not isinstance(mesh, trimesh.Trimesh) or len(mesh.faces) == 0:
         raise ValueError("`mesh` must be a trimesh.Trimesh with faces")
     n = int(n_samples)
