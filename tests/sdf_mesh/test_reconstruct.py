@@ -426,7 +426,8 @@ def test_fairing_lifts_the_mesh_out_of_the_gaps_of_a_sparse_cloud():
 
 
 @pytest.mark.slow
-def test_more_points_never_give_a_worse_mesh():
+@pytest.mark.parametrize("noise", [0.0, 0.005], ids=["clean", "noisy"])
+def test_more_points_never_give_a_worse_mesh(noise):
     from otlip.sdf_mesh import ShapeUnion, surface_error
 
     # The creased genus-2 union of two tori (tube 0.3, centres 1.8 apart). With the
@@ -434,13 +435,18 @@ def test_more_points_never_give_a_worse_mesh():
     # times the points give a mesh at least as close to the exact surface. In the
     # scaling bench the error falls from 0.039 % of the diagonal at 2,000 points to
     # 0.0048 % at 20,000 and 0.0012 % at 100,000, with standard errors under 1e-4 %:
-    # the comparison is decided far above the Monte-Carlo noise.
+    # the comparison is decided far above the Monte-Carlo noise. With Gaussian noise of
+    # 0.5 % of the diagonal, the fairing averages more points the denser the cloud
+    # (scale rules): 0.154 % at 2,000 points, 0.07 % at 10^5.
     shape = ShapeUnion(
         Torus(1.0, 0.3, (-0.9, 0.0, 0.0)), Torus(1.0, 0.3, (0.9, 0.0, 0.0)), resolution=300
     )
+    rng = np.random.default_rng(1)
     errors = {}
     for n in (5000, 50000):
-        mesh = reconstruct_surface(shape.sample_surface(n, seed=0), seed=0)
+        pts = shape.sample_surface(n, seed=0).astype(np.float64)
+        pts += rng.normal(scale=noise * shape.diagonal, size=pts.shape)
+        mesh = reconstruct_surface(pts, seed=0)
         assert mesh.is_watertight
         assert mesh.euler_number == -2  # one closed surface of genus 2
         errors[n] = surface_error(mesh, shape, n_samples=100_000)

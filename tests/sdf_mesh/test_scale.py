@@ -43,6 +43,23 @@ def test_isolated_share_counts_outliers_and_is_free_of_units():
     np.testing.assert_allclose(b.noise, 1e3 * a.noise, rtol=1e-6)
 
 
+def test_a_dense_noisy_band_has_no_isolated_points():
+    from scipy.spatial import cKDTree
+
+    # 2 10^5 points with noise about twice the spacing: the band is a volume whose
+    # density thins out across it. Against twice the spacing alone, its tails stand apart
+    # (over the 1 % that means outliers); within 1.5 noise deviations of them lies
+    # the band.
+    shape = Sphere()
+    clean = shape.sample_surface(200_000, seed=0).astype(np.float64)
+    noisy = clean + np.random.default_rng(1).normal(scale=0.04, size=clean.shape)
+    scale = cloud_scale(noisy)
+    assert scale.noise > 1.5 * scale.spacing
+    fourth = cKDTree(noisy).query(noisy, 5)[0][:, -1]
+    assert np.mean(fourth > 2 * scale.spacing) > 0.01
+    assert scale.isolated_share <= 0.005
+
+
 def test_grid_resolution_follows_the_spacing_within_its_bounds():
     assert grid_resolution(1.0, 1.0 / 300) == 301
     assert grid_resolution(1.0, 0.1) == _MIN_RESOLUTION
