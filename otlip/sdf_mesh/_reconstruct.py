@@ -34,7 +34,8 @@ and inside a closed shape. The pipeline:
    sinks into holes in the sampling; the fit bridges those and averages noise, with a
    stiffness set by the point spacing and the noise (scale rules below);
 6. drop connected components that hold under 1 % of the points (outlier bubbles);
-7. points farther than ``outlier_radius`` margins (3) from that surface are outliers:
+7. points farther than ``outlier_radius`` margins (3) from that surface, and than 4 noise
+   deviations (a dense noisy band is wider than 3 margins), are outliers:
    their bubbles are gone, but as positives they still lift the field around them and
    bloat the surface. When at least 1 % of the points are that far, training continues
    without them (``refit_steps`` updates from the trained network, a far pool rebuilt
@@ -73,6 +74,12 @@ MIN_POINTS = 16
 _PROJECTION_STEPS = 2
 # Share of the points that must lie past ``outlier_radius`` for the refit to run.
 _MIN_OUTLIERS = 0.01
+# ... and never closer than this many noise deviations (``CloudScale.noise``): from 10^6
+# points with noise of 0.5 % of the diagonal, the margin is 0.75 sigma, and 3 margins
+# counted 8 % of a Gaussian band's points as outliers; the refit without them meshed a
+# thin ring at 0.077 % of the diagonal against 0.042 % (a band has 6e-5 of its points
+# past 4 sigma).
+_OUTLIER_NOISE = 4.0
 # Crest search of ``_to_crest``: how far inwards (margins) and at how many points. From
 # the meshed level (one margin below the data) a shell's crest lies about one margin in;
 # 1.5 keeps the search off the opposite sheet of thin parts.
@@ -517,7 +524,7 @@ def reconstruct_with_details(
     far = np.zeros(len(pts), dtype=bool)
     if outlier_radius is not None:
         model, far = _refit_without_outliers(
-            model, pts, extract, resolution, outlier_radius, int(refit_steps)
+            model, pts, extract, resolution, outlier_radius, int(refit_steps), scale.noise
         )
     # Outliers left within reach of the surface raise crests of their own, and vertices
     # near them would climb onto those (torus, 20 % outliers, detail: 0.43 -> 0.56 %):
@@ -544,15 +551,16 @@ def _check_options(preset, projection_quantile, level_quantile, outlier_radius, 
         raise ValueError(f"`refit_steps` must be >= 1, got {refit_steps}")
 
 
-def _refit_without_outliers(model, pts, extract, resolution, outlier_radius, refit_steps):
-    """The points farther than ``outlier_radius`` margins from a first surface, and the
-    model refitted without them (``model`` itself is left as it is)."""
+def _refit_without_outliers(model, pts, extract, resolution, outlier_radius, refit_steps, noise):
+    """The points farther than ``outlier_radius`` margins (and ``_OUTLIER_NOISE`` times
+    ``noise``) from a first surface, and the model refitted without them (``model``
+    itself is left as it is)."""
     # A half-resolution surface finds the outliers: its vertices are still a
     # fraction of a margin apart, so the nearest one stands in for the nearest
     # surface point, and the outliers' bubbles cost a quarter as many evaluations.
     coarse, *_ = extract(model, pts, resolution=max(16, resolution // 2), crest=False)
     dist, _ = cKDTree(coarse.vertices).query(pts)
-    far = dist > outlier_radius * model.margin_
+    far = dist > max(outlier_radius * model.margin_, _OUTLIER_NOISE * noise)
     # Under 1 % that far (the tail of a noisy cloud, a point or two on a feature the
     # mesh rounds off) is not worth a refit; it would only sharpen a smooth fit.
     if far.sum() < _MIN_OUTLIERS * len(pts) or (~far).sum() < MIN_POINTS:
