@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from scipy.spatial import cKDTree
 
 from otlip.sdf_mesh import Sphere, Torus, cloud_scale
 from otlip.sdf_mesh._reconstruct import _MAX_RESOLUTION, _MIN_RESOLUTION, grid_resolution
@@ -44,8 +45,6 @@ def test_isolated_share_counts_outliers_and_is_free_of_units():
 
 
 def test_a_dense_noisy_band_has_no_isolated_points():
-    from scipy.spatial import cKDTree
-
     # 2 10^5 points with noise about twice the spacing: the band is a volume whose
     # density thins out across it. Against twice the spacing alone, its tails stand apart
     # (over the 1 % that means outliers); within 1.5 noise deviations of them lies
