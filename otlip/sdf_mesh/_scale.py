@@ -61,6 +61,11 @@ class CloudScale:
     noise: float
     isolated_share: float
 
+    @property
+    def isolation_radius(self) -> float:
+        """A point whose ``SPACING_NEIGHBOUR``-th neighbour is farther is isolated."""
+        return float(np.hypot(_ISOLATION_SPACINGS * self.spacing, _ISOLATION_NOISE * self.noise))
+
 
 def cloud_scale(points, *, seed: int = 0) -> CloudScale:
     """The :class:`CloudScale` of points ``[n, 3]`` (finite, ``n > 4``).
@@ -86,8 +91,8 @@ def cloud_scale(points, *, seed: int = 0) -> CloudScale:
     if spacing <= 0:
         raise ValueError("`points` has too many duplicate points to measure its spacing")
     noise = _noise(pts, tree, seed)
-    isolation = np.hypot(_ISOLATION_SPACINGS * spacing, _ISOLATION_NOISE * noise)
-    return CloudScale(spacing, noise, float(np.mean(far > isolation)))
+    scale = CloudScale(spacing, noise, 0.0)
+    return CloudScale(spacing, noise, float(np.mean(far > scale.isolation_radius)))
 
 
 def _noise(pts: np.ndarray, tree: cKDTree, seed: int) -> float:
