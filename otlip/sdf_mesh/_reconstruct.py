@@ -34,8 +34,9 @@ and inside a closed shape. The pipeline:
    sinks into holes in the sampling; the fit bridges those and averages noise, with a
    stiffness set by the point spacing and the noise (scale rules below);
 6. drop connected components that hold under 1 % of the points (outlier bubbles);
-7. points farther than ``outlier_radius`` margins (3) from that surface, and than 4 noise
-   deviations (a dense noisy band is wider than 3 margins), are outliers:
+7. isolated points (``CloudScale.isolation_radius``) farther than ``outlier_radius``
+   margins (3) from that surface, and than 4 noise deviations (a dense noisy band is
+   wider than 3 margins), are outliers:
    their bubbles are gone, but as positives they still lift the field around them and
    bloat the surface. When at least 1 % of the points are that far, training continues
    without them (``refit_steps`` updates from the trained network, a far pool rebuilt
@@ -233,7 +234,12 @@ def choose_preset(points) -> str:
 
 
 def _preset_for_share(isolated: float) -> str:
-    return "robust" if isolated > _ISOLATED_SHARE else "detail"
+    return "robust" if _has_outliers(isolated) else "detail"
+
+
+def _has_outliers(isolated: float) -> bool:
+    """Whether a cloud with this ``CloudScale.isolated_share`` holds outliers."""
+    return isolated > _ISOLATED_SHARE
 
 
 @dataclass(frozen=True)
@@ -529,16 +535,17 @@ def reconstruct_with_details(
     # Outliers left within reach of the surface raise crests of their own, and vertices
     # near them would climb onto those (torus, 20 % outliers, detail: 0.43 -> 0.56 %):
     # the crest step runs only on clouds where no outliers were found.
+    dropped = bool(far.any())
     fairing_reach = None
     if fairing:
-        fairing_reach = _FAIRING_REACH / 2 if far.any() else _FAIRING_REACH
+        fairing_reach = _FAIRING_REACH / 2 if dropped else _FAIRING_REACH
     mesh, level, data_level, n_evals = extract(
         model,
         pts[~far],
         resolution=resolution,
-        crest=not far.any(),
+        crest=not dropped,
         fairing_reach=fairing_reach,
-        with_outliers=bool(far.any()) or scale.isolated_share > _ISOLATED_SHARE,
+        with_outliers=dropped or _has_outliers(scale.isolated_share),
     )
     return Reconstruction(mesh, model, level, data_level, n_evals, far, preset)
 

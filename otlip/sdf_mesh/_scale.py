@@ -64,7 +64,11 @@ class CloudScale:
     @property
     def isolation_radius(self) -> float:
         """A point whose ``SPACING_NEIGHBOUR``-th neighbour is farther is isolated."""
-        return float(np.hypot(_ISOLATION_SPACINGS * self.spacing, _ISOLATION_NOISE * self.noise))
+        return _isolation_radius(self.spacing, self.noise)
+
+
+def _isolation_radius(spacing: float, noise: float) -> float:
+    return float(np.hypot(_ISOLATION_SPACINGS * spacing, _ISOLATION_NOISE * noise))
 
 
 def cloud_scale(points, *, seed: int = 0) -> CloudScale:
@@ -91,8 +95,8 @@ def cloud_scale(points, *, seed: int = 0) -> CloudScale:
     if spacing <= 0:
         raise ValueError("`points` has too many duplicate points to measure its spacing")
     noise = _noise(pts, tree, seed)
-    scale = CloudScale(spacing, noise, 0.0)
-    return CloudScale(spacing, noise, float(np.mean(far > scale.isolation_radius)))
+    isolated = float(np.mean(far > _isolation_radius(spacing, noise)))
+    return CloudScale(spacing, noise, isolated)
 
 
 def _noise(pts: np.ndarray, tree: cKDTree, seed: int) -> float:
