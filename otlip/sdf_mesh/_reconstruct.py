@@ -35,7 +35,7 @@ and inside a closed shape. The pipeline:
    stiffness set by the point spacing and the noise (scale rules below);
 6. drop connected components that hold under 1 % of the points (outlier bubbles);
 7. isolated points (``CloudScale.isolation_radius``) farther than ``outlier_radius``
-   margins (3) from that surface, and than 4 noise deviations (a dense noisy band is
+   margins (3) from that surface, and than 4 roughness deviations (a dense noisy band is
    wider than 3 margins), are outliers:
    their bubbles are gone, but as positives they still lift the field around them and
    bloat the surface. When at least 1 % of the points are that far, training continues
@@ -75,7 +75,8 @@ MIN_POINTS = 16
 _PROJECTION_STEPS = 2
 # Share of the points that must lie past ``outlier_radius`` for the refit to run.
 _MIN_OUTLIERS = 0.01
-# ... and never closer than this many noise deviations (``CloudScale.noise``): from 10^6
+# ... and never closer than this many roughness deviations (``CloudScale.roughness``, the
+# noise and the detail a local quadric misses; noise alone in the figures): from 10^6
 # points with noise of 0.5 % of the diagonal, the margin is 0.75 sigma, and 3 margins
 # counted 8 % of a Gaussian band's points as outliers; the refit without them meshed a
 # thin ring at 0.077 % of the diagonal against 0.042 % (a band has 6e-5 of its points
@@ -513,7 +514,8 @@ def reconstruct_with_details(
         )
     if verbose:
         print(
-            f"spacing {scale.spacing:.4g}, grid {resolution} nodes along {side:.4g}, "
+            f"spacing {scale.spacing:.4g}, noise {scale.noise:.3g} (roughness "
+            f"{scale.roughness:.3g}), grid {resolution} nodes along {side:.4g}, "
             f"margin {kwargs['margin']:.4g}"
         )
     model = OneClassSDF(**kwargs).fit(pts)
@@ -565,7 +567,7 @@ def _check_options(preset, projection_quantile, level_quantile, outlier_radius, 
 
 def _refit_without_outliers(model, pts, extract, resolution, outlier_radius, refit_steps, scale):
     """The isolated points (``scale.isolation_radius``) farther than ``outlier_radius``
-    margins (and ``_OUTLIER_NOISE`` times ``scale.noise``) from a first surface, and the
+    margins (and ``_OUTLIER_NOISE`` times ``scale.roughness``) from a first surface, and the
     model refitted without them (``model`` itself is left as it is)."""
     # A half-resolution surface finds the outliers: its vertices are still a
     # fraction of a margin apart, so the nearest one stands in for the nearest
@@ -584,10 +586,10 @@ def _refit_without_outliers(model, pts, extract, resolution, outlier_radius, ref
 
 def _outliers(pts: np.ndarray, surface: np.ndarray, radius: float, scale) -> np.ndarray:
     """``[n]`` mask of the isolated points ``[n, 3]`` (``scale.isolation_radius``) farther
-    than ``radius`` and ``_OUTLIER_NOISE`` noise deviations from the nearest of the
+    than ``radius`` and ``_OUTLIER_NOISE`` roughness deviations from the nearest of the
     surface's vertices ``[m, 3]`` (``scale``: the cloud's :class:`CloudScale`)."""
     dist, _ = cKDTree(surface).query(pts)
-    far = dist > max(radius, _OUTLIER_NOISE * scale.noise)
+    far = dist > max(radius, _OUTLIER_NOISE * scale.roughness)
     # Far from the surface is not enough: where the field rounds off a thin part (the
     # bunny's ears from 2 10^4 clean points), the samples there are far from it too,
     # but as dense as anywhere on the surface. Dropping them (1.1 % of the points)
@@ -669,7 +671,10 @@ def _extract(
     if fair:
         step = side / float(np.max(res))
         # Each noise estimate errs upwards in its own regime (scale rules): the least
-        # of the two.
+        # of the two. The cloud's is its noise without the shape's detail: with the
+        # detail, a clean scan of the bunny (2 10^4 points) read 0.046 spacings of
+        # noise, which smoothed it over 0.74 spacings (0.056 % of the diagonal against
+        # 0.016 % at the clean cloud's 0.32).
         spread = (np.quantile(f_data, 0.75) - np.quantile(f_data, 0.25)) / 1.349
         noise = min(scale.noise, spread)
         spacing = scale.spacing
@@ -680,16 +685,17 @@ def _extract(
         # A noisy band wider than the margin still belongs to the surface: cut at the
         # margin, its outer points would be ignored, and the fit would keep to wherever
         # the mesh started (10^6 points at 0.5 % noise, margin 0.9 sigma: 0.34 % of the
-        # diagonal against 0.11 % from 10^5). The band's width is the cloud's own noise
-        # estimate: the spread of ``f`` misses it, since ``f`` is a plateau across a
-        # dense band (0.011 for a true 0.026 from 10^5 points of the torus union; a
+        # diagonal against 0.11 % from 10^5). The band's width is the cloud's roughness
+        # (its samples' spread about a smooth surface): the spread of ``f`` misses it,
+        # since ``f`` is a plateau across a dense band (0.011 for a true 0.026 from 10^5
+        # points of the torus union; a
         # reach of 3 of those left the mesh from 10^6 points at 0.147 % of the diagonal
         # against 0.037 %). On a cloud with outliers the reach stays at the lesser
         # estimate: the points kept near the first surface still hold some, and the
         # cloud's estimate can be wide (the airplane's thin wings: 0.081 for a spacing
         # of 0.035; 3 of it let the outliers near the surface pull the mesh, 1.43 % of
         # the diagonal against 0.35 % with 20 % outliers).
-        band = noise if with_outliers else scale.noise
+        band = min(scale.roughness, spread) if with_outliers else scale.roughness
         reach = max(fairing_reach * model.margin_, _FAIRING_NOISE_REACH * band)
         mesh = fair_to_points(mesh, pts, stiffness=stiffness, reach=reach)
         bar.update(1)
