@@ -139,11 +139,12 @@ _ISOLATED_SHARE = 0.01
 #    ``sigma / s`` (``L^4 ~ sigma^3 s``, no third length) fixed that and smoothed the
 #    torus at 3 % noise over its tube's radius (0.55 % -> 1.27 %).
 #    ``sigma`` is the least of two noise estimates, each biased upwards in its own
-#    regime: the cloud's own (``cloud_scale``: local quadric fits, which take the shape
-#    for noise where 32 neighbours span more than the curvature radius, as 256 points on
-#    a torus do: 0.13 for a tube of 0.35), and the spread of ``f`` on the points (its
-#    interquartile range over 1.349, a Gaussian's), which on a clean cloud is the
-#    network's own error (about 0.15 grid steps) and stiffened dense fits.
+#    regime: the cloud's own (``CloudScale.noise``: the residual of local quadric fits
+#    less the shape's detail, which the fits to their nearest halves tell apart; sparse
+#    samples whose neighbourhoods span more than the curvature radius defeat that), and
+#    the spread of ``f`` on the points (its interquartile range over 1.349, a
+#    Gaussian's), which on a clean cloud is the network's own error (about 0.15 grid
+#    steps) and stiffened dense fits.
 #  * Network, updates and batch: fixed. The field only has to resolve the surface at
 #    the margin, at least ``_MARGIN_CELLS`` steps of a grid that is never finer than
 #    ``_MAX_RESOLUTION``, so its task does not grow with the number of points.

@@ -29,7 +29,29 @@ def test_noise_is_measured_across_the_surface_and_not_from_its_curvature(shape, 
     # A clean cloud is exact up to float32 rounding of the points; the quadric takes
     # the torus's tube (radius 0.35) for what it is. A plane fit would read its
     # bending over 32 neighbours (about 4e-3) as noise.
-    assert cloud_scale(clean).noise < 0.05 * 0.005
+    assert cloud_scale(clean).roughness < 0.05 * 0.005
+
+
+@pytest.mark.parametrize("sigma", [0.0, 0.005])
+def test_noise_leaves_out_the_detail_that_the_roughness_counts(sigma):
+    clean = Sphere().sample_surface(20000, seed=0).astype(np.float64)
+    # Bumps of 2 % of the radius with a wavelength of 0.16: the 32 neighbours of a point
+    # (radius about 0.05) bend more than a quadric follows, by about 0.005 rms.
+    x, y = clean[:, :1], clean[:, 1:2]
+    bumpy = clean * (1 + 0.02 * np.sin(40 * x) * np.cos(40 * y))
+    noisy = bumpy + np.random.default_rng(1).normal(scale=sigma, size=clean.shape)
+    scale = cloud_scale(noisy)
+    assert scale.noise <= scale.roughness
+    if sigma == 0:
+        # The detail shrinks 16-fold in the residuals of half the neighbours, noise
+        # would not: what is left of it is rounding.
+        assert scale.roughness > 0.004
+        assert scale.noise < 0.05 * scale.roughness
+    else:
+        # Same tolerance as the smooth shapes' (the quadric's share of the noise and
+        # the blur of 32 noisy points); the roughness adds the bumps.
+        np.testing.assert_allclose(scale.noise, sigma, rtol=0.15)
+        assert scale.roughness > 1.3 * sigma
 
 
 def test_isolated_share_counts_outliers_and_is_free_of_units():
@@ -41,6 +63,7 @@ def test_isolated_share_counts_outliers_and_is_free_of_units():
     assert 0.01 < cloud_scale(both).isolated_share <= 205 / len(both)
     a, b = cloud_scale(both), cloud_scale(1e3 * both)
     np.testing.assert_allclose(b.spacing, 1e3 * a.spacing, rtol=1e-9)
+    np.testing.assert_allclose(b.roughness, 1e3 * a.roughness, rtol=1e-6)
     np.testing.assert_allclose(b.noise, 1e3 * a.noise, rtol=1e-6)
 
 
@@ -53,7 +76,7 @@ def test_a_dense_noisy_band_has_no_isolated_points():
     clean = shape.sample_surface(200_000, seed=0).astype(np.float64)
     noisy = clean + np.random.default_rng(1).normal(scale=0.04, size=clean.shape)
     scale = cloud_scale(noisy)
-    assert scale.noise > 1.5 * scale.spacing
+    assert scale.roughness > 1.5 * scale.spacing
     fourth = cKDTree(noisy).query(noisy, 5)[0][:, -1]
     assert np.mean(fourth > 2 * scale.spacing) > 0.01
     assert scale.isolated_share <= 0.005
