@@ -81,7 +81,7 @@ _MIN_OUTLIERS = 0.01
 # counted 8 % of a Gaussian band's points as outliers; the refit without them meshed a
 # thin ring at 0.077 % of the diagonal against 0.042 % (a band has 6e-5 of its points
 # past 4 sigma).
-_OUTLIER_NOISE = 4.0
+_OUTLIER_ROUGHNESS = 4.0
 # Crest search of ``_to_crest``: how far inwards (margins) and at how many points. From
 # the meshed level (one margin below the data) a shell's crest lies about one margin in;
 # 1.5 keeps the search off the opposite sheet of thin parts.
@@ -157,8 +157,8 @@ _FAIRING_NOISE = 0.44
 # Points farther than this (margins) from the mesh do not pull it; half as far once
 # outliers were found, since those within a margin of the surface are still there.
 _FAIRING_REACH = 1.0
-# ... and never closer than this many noise deviations (the cloud's, see ``_extract``).
-_FAIRING_NOISE_REACH = 3.0
+# ... and never closer than this many times the cloud's roughness (see ``_extract``).
+_FAIRING_ROUGHNESS_REACH = 3.0
 
 
 @dataclass(frozen=True)
@@ -568,7 +568,7 @@ def _check_options(preset, projection_quantile, level_quantile, outlier_radius, 
 
 def _refit_without_outliers(model, pts, extract, resolution, outlier_radius, refit_steps, scale):
     """The isolated points (``scale.isolation_radius``) farther than ``outlier_radius``
-    margins (and ``_OUTLIER_NOISE`` times ``scale.roughness``) from a first surface, and the
+    margins (and ``_OUTLIER_ROUGHNESS`` times ``scale.roughness``) from a first surface, and the
     model refitted without them (``model`` itself is left as it is)."""
     # A half-resolution surface finds the outliers: its vertices are still a
     # fraction of a margin apart, so the nearest one stands in for the nearest
@@ -587,10 +587,10 @@ def _refit_without_outliers(model, pts, extract, resolution, outlier_radius, ref
 
 def _outliers(pts: np.ndarray, surface: np.ndarray, radius: float, scale) -> np.ndarray:
     """``[n]`` mask of the isolated points ``[n, 3]`` (``scale.isolation_radius``) farther
-    than ``radius`` and ``_OUTLIER_NOISE`` roughness deviations from the nearest of the
+    than ``radius`` and ``_OUTLIER_ROUGHNESS`` roughness deviations from the nearest of the
     surface's vertices ``[m, 3]`` (``scale``: the cloud's :class:`CloudScale`)."""
     dist, _ = cKDTree(surface).query(pts)
-    far = dist > max(radius, _OUTLIER_NOISE * scale.roughness)
+    far = dist > max(radius, _OUTLIER_ROUGHNESS * scale.roughness)
     # Far from the surface is not enough: where the field rounds off a thin part (the
     # bunny's ears from 2 10^4 clean points), the samples there are far from it too,
     # but as dense as anywhere on the surface. Dropping them (1.1 % of the points)
@@ -621,9 +621,9 @@ def _extract(
     """Steps 2-6 of the module docstring: ``(mesh, level, data_level, n_evaluations)``.
 
     ``fairing_reach`` (margins): how far from the mesh the points that pull it in the
-    fairing may lie, at least 3 noise deviations; ``None`` skips the fairing.
+    fairing may lie, at least 3 times the roughness; ``None`` skips the fairing.
     ``with_outliers``: the cloud has outliers (isolated points, or points the refit
-    left out), which a reach of 3 noise deviations could take in.
+    left out), which a reach of 3 times the cloud's roughness could take in.
     """
     f_data = model.score_samples(pts).astype(np.float64)
     data_level = float(np.quantile(f_data, projection_quantile))
@@ -689,15 +689,14 @@ def _extract(
         # diagonal against 0.11 % from 10^5). The band's width is the cloud's roughness
         # (its samples' spread about a smooth surface): the spread of ``f`` misses it,
         # since ``f`` is a plateau across a dense band (0.011 for a true 0.026 from 10^5
-        # points of the torus union; a
-        # reach of 3 of those left the mesh from 10^6 points at 0.147 % of the diagonal
-        # against 0.037 %). On a cloud with outliers the reach stays at the lesser
-        # estimate: the points kept near the first surface still hold some, and the
-        # cloud's estimate can be wide (the airplane's thin wings: 0.081 for a spacing
-        # of 0.035; 3 of it let the outliers near the surface pull the mesh, 1.43 % of
-        # the diagonal against 0.35 % with 20 % outliers).
+        # points of the torus union; a reach of 3 of those left the mesh from 10^6
+        # points at 0.147 % of the diagonal against 0.037 %). On a cloud with outliers
+        # the reach stays at the lesser estimate: the points kept near the first surface
+        # still hold some, and the cloud's estimate can be wide (the airplane's thin
+        # wings: 0.081 for a spacing of 0.035; 3 of it let the outliers near the surface
+        # pull the mesh, 1.43 % of the diagonal against 0.35 % with 20 % outliers).
         band = min(scale.roughness, spread) if with_outliers else scale.roughness
-        reach = max(fairing_reach * model.margin_, _FAIRING_NOISE_REACH * band)
+        reach = max(fairing_reach * model.margin_, _FAIRING_ROUGHNESS_REACH * band)
         mesh = fair_to_points(mesh, pts, stiffness=stiffness, reach=reach)
         bar.update(1)
     bar.close()

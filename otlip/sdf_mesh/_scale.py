@@ -39,15 +39,17 @@ __all__ = ["CloudScale", "cloud_scale"]
 # to 3 10^5 points with noise of 0.5-1 % of the diagonal).
 SPACING_NEIGHBOUR = 4
 _ISOLATION_SPACINGS = 2.0
-_ISOLATION_NOISE = 1.5
+_ISOLATION_ROUGHNESS = 1.5
 # Roughness: neighbours per quadric fit, tried in turn (6 coefficients; 32 points leave 26
 # degrees of freedom), until the neighbourhood's radius is ``_NOISE_WIDTHS`` times the
 # estimate; the number of points fitted at the first size (a global figure: 4,096 give
 # its median to a few percent, at any cloud size), fewer at the next ones.
 _NOISE_NEIGHBOURS = (32, 128, 512, 2048)
 _NOISE_WIDTHS = 6.0
-_QUADRIC_COEFFICIENTS = 6
 _NOISE_SAMPLES = 4096
+# Coefficients of the local quadric ``z = q(x, y)``: its fit takes that many degrees of
+# freedom from each neighbourhood's residuals.
+_QUADRIC_COEFFICIENTS = 6
 
 
 @dataclass(frozen=True)
@@ -78,7 +80,7 @@ class CloudScale:
 
 
 def _isolation_radius(spacing: float, roughness: float) -> float:
-    return float(np.hypot(_ISOLATION_SPACINGS * spacing, _ISOLATION_NOISE * roughness))
+    return float(np.hypot(_ISOLATION_SPACINGS * spacing, _ISOLATION_ROUGHNESS * roughness))
 
 
 def cloud_scale(points, *, seed: int = 0) -> CloudScale:
@@ -137,11 +139,12 @@ def _roughness_and_noise(pts: np.ndarray, tree: cKDTree, seed: int) -> tuple[flo
         dist, idx = tree.query(centres, k)
         neighbourhoods = pts[idx] - centres[:, None, :]
         rough_k = _quadric_residual(neighbourhoods)
-        noise_k = _noise_part(rough_k, _quadric_residual(neighbourhoods[:, : k // 2]), k)
         if roughness is None and np.median(dist[:, -1]) >= _NOISE_WIDTHS * rough_k:
             roughness = rough_k
-        if noise is None and np.median(dist[:, k // 2 - 1]) >= _NOISE_WIDTHS * noise_k:
-            noise = noise_k
+        if noise is None:
+            noise_k = _noise_part(rough_k, _quadric_residual(neighbourhoods[:, : k // 2]), k)
+            if np.median(dist[:, k // 2 - 1]) >= _NOISE_WIDTHS * noise_k:
+                noise = noise_k
         if roughness is not None and noise is not None:
             break
     roughness = rough_k if roughness is None else roughness
@@ -159,14 +162,8 @@ def _noise_part(residual: float, half_residual: float, k: int) -> float:
     more for twice the neighbours. Eliminating the detail between the two sizes leaves
     ``sigma^2``.
     """
-    half = k // 2
-    sums = (
-        (half - _QUADRIC_COEFFICIENTS) * half_residual**2,
-        (k - _QUADRIC_COEFFICIENTS) * residual**2,
-    )
-    variance = (16.0 * sums[0] - sums[1]) / (
-        16.0 * (half - _QUADRIC_COEFFICIENTS) - (k - _QUADRIC_COEFFICIENTS)
-    )
+    dof_half, dof = k // 2 - _QUADRIC_COEFFICIENTS, k - _QUADRIC_COEFFICIENTS
+    variance = (16.0 * dof_half * half_residual**2 - dof * residual**2) / (16.0 * dof_half - dof)
     return float(np.sqrt(max(0.0, variance)))
 
 
