@@ -113,13 +113,24 @@ _ISOLATED_SHARE = 0.01
 #    ``_MAX_RESOLUTION`` (the grid of screened Poisson at depth 9; 10^6 points stay
 #    within memory and minutes). Below ``h``, accuracy comes from the fairing, which uses
 #    every point.
-#  * Margin: ``max(s, _MARGIN_CELLS h, side / _FIELD_CELLS)``. The shell ``f > level``
-#    is two margins thick: under about three grid steps, marching cubes and the
-#    exterior's flood fill see through it (a torus union from 10^5 points on a 200^3
-#    grid, margin 0.6 h: Euler characteristic -20 instead of -2, 12 times the error of
-#    2 10^4 points). And the network (4 x 128, a fixed budget of updates) resolves a
-#    shell down to about 1/225 of the box's side: from 10^6 points of the same union,
-#    a margin of side / 340 still gave Euler characteristic -6, side / 226 the right one.
+#  * Margin: ``max(s, _MARGIN_CELLS h, sqrt(A) / _FIELD_CELLS, sigma)``, ``A`` the
+#    surface's area (``CloudScale.area``). The shell ``f > level`` is two margins thick:
+#    under about three grid steps, marching cubes and the exterior's flood fill see
+#    through it (a torus union from 10^5 points on a 200^3 grid, margin 0.6 h: Euler
+#    characteristic -20 instead of -2, 12 times the error of 2 10^4 points). And the
+#    network (4 x 128, a fixed budget of updates) carves a shell over about
+#    ``_FIELD_CELLS^2`` margin-wide patches of surface, not finer: from 10^6 points of
+#    the torus union, a margin of sqrt(A) / 293 gave Euler characteristic -6, sqrt(A) /
+#    195 the right one; from 10^6 points of the bunny, sqrt(A) / 289 webbed over a
+#    concave pocket (0.0074 % of the diagonal, worse than from 10^5 points), sqrt(A) /
+#    195 did not (0.0023 %). In units of the box's side the two thresholds differ by
+#    half (side / 225 and side / 152).
+#    A noisy band wider than the shell opens holes in it (the points scatter out of the
+#    shell they lie in): the bunny from 10^6 points at noise of 0.5 % of the diagonal,
+#    margin 0.85 sigma, was meshed as a double sheet, the exterior's flood fill leaking
+#    through a hole to the shell's inner side (1.8 times the area, a sixth of the
+#    volume); with the margin at sigma, the right area and volume, and 0.053 % of the
+#    diagonal against 0.092 % from 10^5 points. ``sigma`` here is ``CloudScale.noise``.
 #  * Fairing: smoothing length ``L``, stiffness ``L^4 / (s^2 h^2)`` (the fit's smoothing
 #    length is ``(stiffness h^2 s^2)^(1/4)``: bending weight per area ``stiffness h^2``
 #    against point weight per area ``1 / s^2``), with
@@ -151,7 +162,7 @@ _ISOLATED_SHARE = 0.01
 _MIN_RESOLUTION = 200
 _MAX_RESOLUTION = 512
 _MARGIN_CELLS = 1.5
-_FIELD_CELLS = 225
+_FIELD_CELLS = 195
 _FAIRING_SPACING = 0.316
 _FAIRING_NOISE = 0.44
 # Points farther than this (margins) from the mesh do not pull it; half as far once
@@ -478,7 +489,8 @@ def reconstruct_with_details(
     point is an outlier; ``None`` keeps every point and skips the refit.
     ``fairing=False`` skips the thin-plate fairing of the projected vertices (step 5).
     ``resolution=None`` and the margin (when no ``margin`` is given) follow the scale
-    rules of this module (``grid_resolution``; ``max(spacing, 1.5 grid steps, side / 225)``).
+    rules of this module (``grid_resolution``; the margin ``max(spacing, 1.5 grid steps,
+    sqrt(area) / 195, noise)`` with the area and noise of ``cloud_scale``).
     """
     _check_options(preset, projection_quantile, level_quantile, outlier_radius, refit_steps)
     if resolution is not None and (int(resolution) != resolution or resolution < 16):
@@ -511,7 +523,10 @@ def reconstruct_with_details(
         if kwargs.get("margin_k", SPACING_NEIGHBOUR) != SPACING_NEIGHBOUR:
             spacing = OneClassSDF(margin_k=kwargs["margin_k"])._margin(pts)
         kwargs["margin"] = max(
-            spacing, _MARGIN_CELLS * side / (resolution - 1), side / _FIELD_CELLS
+            spacing,
+            _MARGIN_CELLS * side / (resolution - 1),
+            np.sqrt(scale.area) / _FIELD_CELLS,
+            scale.noise,
         )
     if verbose:
         print(

@@ -14,7 +14,13 @@ number of points is derived from two figures measured here, never tuned per data
 - the noise ``sigma``: the random part of the roughness. The rest is the shape's detail
   that a quadric does not follow (the bumps of a scanned bunny), which shrinks with the
   neighbourhood much faster than noise does. Fits to the nearest half of each
-  neighbourhood tell the two apart (``_noise_part``).
+  neighbourhood tell the two apart (``_noise_part``);
+- the area of the sampled surface, from the radius of the roughness's neighbourhoods:
+  ``k`` neighbours within a median radius ``r`` of a point of a surface sampled
+  uniformly stand for an area ``pi r^2`` (exactly so on a sphere, where a ball of
+  chordal radius ``r`` cuts a cap of area ``pi r^2``), so each point holds
+  ``pi r^2 / (k - 4/3)`` of it (the median of a Gamma of shape ``k - 1``, the other
+  points of the neighbourhood, is about ``k - 4/3``).
 """
 
 from __future__ import annotations
@@ -54,7 +60,7 @@ _QUADRIC_COEFFICIENTS = 6
 
 @dataclass(frozen=True)
 class CloudScale:
-    """A cloud's spacing, roughness, noise and share of isolated points.
+    """A cloud's spacing, roughness, noise, surface area and share of isolated points.
 
     Attributes:
         spacing: median distance to the ``SPACING_NEIGHBOUR``-th nearest neighbour.
@@ -62,6 +68,8 @@ class CloudScale:
             and the shape's detail finer than a neighbourhood (module docstring).
         noise: estimated standard deviation of the noise across the surface: the
             roughness without the detail, ``<= roughness``.
+        area: estimated area of the sampled surface (module docstring), counting the
+            points that are not isolated.
         isolated_share: share of the points whose ``SPACING_NEIGHBOUR``-th neighbour
             is farther than ``hypot(2 spacing, 1.5 roughness)``. Samples of a surface,
             even noisy or sparse ones, have few such points; outliers scattered in the
@@ -71,6 +79,7 @@ class CloudScale:
     spacing: float
     roughness: float
     noise: float
+    area: float
     isolated_share: float
 
     @property
@@ -110,14 +119,19 @@ def cloud_scale(points, *, seed: int = 0) -> CloudScale:
     spacing = float(np.median(far))
     if spacing <= 0:
         raise ValueError("`points` has too many duplicate points to measure its spacing")
-    roughness, noise = _roughness_and_noise(pts, tree, seed)
+    roughness, noise, area_per_point = _roughness_and_noise(pts, tree, seed)
+    if area_per_point is None:  # the spacing's neighbours, the others of a Gamma(4)
+        area_per_point = np.pi * spacing**2 / (SPACING_NEIGHBOUR - 1.0 / 3.0)
     isolated = float(np.mean(far > _isolation_radius(spacing, roughness)))
-    return CloudScale(spacing, roughness, noise, isolated)
+    area = area_per_point * len(pts) * (1.0 - isolated)
+    return CloudScale(spacing, roughness, noise, area, isolated)
 
 
-def _roughness_and_noise(pts: np.ndarray, tree: cKDTree, seed: int) -> tuple[float, float]:
-    """Residual standard deviation of local quadric fits, and its noise part (module
-    docstring).
+def _roughness_and_noise(
+    pts: np.ndarray, tree: cKDTree, seed: int
+) -> tuple[float, float, float | None]:
+    """Residual standard deviation of local quadric fits, its noise part, and the
+    surface area per point (module docstring).
 
     A neighbourhood narrower than a few standard deviations of the noise is a blob,
     which a quadric fits too well: 32 neighbours of 10^6 points spread 0.5 % of the
@@ -128,28 +142,30 @@ def _roughness_and_noise(pts: np.ndarray, tree: cKDTree, seed: int) -> tuple[flo
     """
     n = len(pts)
     rng = np.random.default_rng(seed)
-    roughness = noise = None
+    roughness = noise = area_per_point = None
     rough_k = noise_k = 0.0
-    for k in _NOISE_NEIGHBOURS:
-        if k > n:
-            break
+    sizes = [k for k in _NOISE_NEIGHBOURS if k <= n]
+    if not sizes:  # too few points to fit a quadric to: no roughness to tell
+        return 0.0, 0.0, None
+    for k in sizes:
         # Fewer centres for larger neighbourhoods: the same number of points in all.
         m = min(n, _NOISE_SAMPLES * _NOISE_NEIGHBOURS[0] // k)
         centres = pts[rng.choice(n, size=m, replace=False)]
         dist, idx = tree.query(centres, k)
         neighbourhoods = pts[idx] - centres[:, None, :]
         rough_k = _quadric_residual(neighbourhoods)
-        if roughness is None and np.median(dist[:, -1]) >= _NOISE_WIDTHS * rough_k:
-            roughness = rough_k
+        radius = float(np.median(dist[:, -1]))
+        if roughness is None and (radius >= _NOISE_WIDTHS * rough_k or k == sizes[-1]):
+            # A neighbourhood several roughnesses wide is a disc of the surface.
+            roughness, area_per_point = rough_k, np.pi * radius**2 / (k - 4.0 / 3.0)
         if noise is None:
             noise_k = _noise_part(rough_k, _quadric_residual(neighbourhoods[:, : k // 2]), k)
             if np.median(dist[:, k // 2 - 1]) >= _NOISE_WIDTHS * noise_k:
                 noise = noise_k
         if roughness is not None and noise is not None:
             break
-    roughness = rough_k if roughness is None else roughness
     noise = noise_k if noise is None else noise
-    return roughness, min(noise, roughness)
+    return roughness, min(noise, roughness), area_per_point
 
 
 def _noise_part(residual: float, half_residual: float, k: int) -> float:

@@ -54,6 +54,22 @@ def test_noise_leaves_out_the_detail_that_the_roughness_counts(sigma):
         assert scale.roughness > 1.3 * sigma
 
 
+@pytest.mark.parametrize(
+    "shape, area",
+    [(Sphere(), 4 * np.pi), (Torus(1.0, 0.35), 4 * np.pi**2 * 0.35)],
+    ids=["sphere", "torus"],
+)
+@pytest.mark.parametrize("sigma", [0.0, 0.01])
+def test_area_of_the_sampled_surface(shape, area, sigma):
+    clean = shape.sample_surface(20000, seed=0).astype(np.float64)
+    noisy = clean + np.random.default_rng(1).normal(scale=sigma, size=clean.shape)
+    # 20,000 points count the area by neighbourhoods of 32 (radius about 0.05): the
+    # median radius of 4,096 of them is within 1 % and ``k - 4/3`` is the median of a
+    # Gamma to 0.3 %; the torus's saddles cut a ball a little differently from a
+    # sphere's cap; noise of 0.01 thickens a neighbourhood of that radius a little.
+    np.testing.assert_allclose(cloud_scale(noisy).area, area, rtol=0.05)
+
+
 def test_isolated_share_counts_outliers_and_is_free_of_units():
     shape = Sphere()
     surface = shape.sample_surface(2048, seed=0).astype(np.float64)
@@ -65,6 +81,9 @@ def test_isolated_share_counts_outliers_and_is_free_of_units():
     np.testing.assert_allclose(b.spacing, 1e3 * a.spacing, rtol=1e-9)
     np.testing.assert_allclose(b.roughness, 1e3 * a.roughness, rtol=1e-6)
     np.testing.assert_allclose(b.noise, 1e3 * a.noise, rtol=1e-6)
+    np.testing.assert_allclose(b.area, 1e6 * a.area, rtol=1e-6)
+    # The outliers are isolated and hold no area: the sphere's area, as without them.
+    np.testing.assert_allclose(a.area, cloud_scale(surface).area, rtol=0.05)
 
 
 def test_a_dense_noisy_band_has_no_isolated_points():
