@@ -112,20 +112,36 @@ def poisson(pts: np.ndarray, depth: int = 8) -> trimesh.Trimesh:
     return trimesh.Trimesh(m.vertex_matrix(), m.face_matrix(), process=True)
 
 
-def _timed_poisson(pts: np.ndarray, depth: int) -> tuple[np.ndarray, np.ndarray, float]:
+def _peak_rss_gib() -> float:
+    """This process's peak resident memory since its last ``exec`` (``VmHWM``; where
+    ``/proc`` is missing, ``ru_maxrss``, which also counts what a forked parent held)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 2**20
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
+def _timed_poisson(pts: np.ndarray, depth: int) -> tuple[np.ndarray, np.ndarray, float, float]:
     t = time.perf_counter()
     mesh = poisson(pts, depth=depth)
-    return np.asarray(mesh.vertices), np.asarray(mesh.faces), time.perf_counter() - t
+    seconds = time.perf_counter() - t
+    return np.asarray(mesh.vertices), np.asarray(mesh.faces), seconds, _peak_rss_gib()
 
 
-def poisson_in_child(pts: np.ndarray, depth: int) -> tuple[trimesh.Trimesh, float]:
-    """Screened Poisson in a process of its own, so that this process's peak memory is
-    otlip's alone (the child's is ``RUSAGE_CHILDREN``'s once it has ended)."""
+def poisson_in_child(pts: np.ndarray, depth: int) -> tuple[trimesh.Trimesh, float, float]:
+    """Screened Poisson in a process of its own: ``(mesh, seconds, the child's peak
+    memory in GiB)``. This process's peak memory is then otlip's alone."""
     import multiprocessing
 
     with multiprocessing.get_context("spawn").Pool(1) as pool:
-        verts, faces, seconds = pool.apply(_timed_poisson, (pts, depth))
-    return trimesh.Trimesh(verts, faces, process=False), seconds
+        verts, faces, seconds, peak = pool.apply(_timed_poisson, (pts, depth))
+    return trimesh.Trimesh(verts, faces, process=False), seconds, peak
 
 
 def evaluate(mesh: trimesh.Trimesh, ref: trimesh.Trimesh) -> tuple[float, float, float, float]:
@@ -271,16 +287,14 @@ def scaling_cloud(truth, n: int, noise: float, seed: int = 0) -> np.ndarray:
 def run_scaling(shapes, sizes, noises, with_poisson: bool) -> None:
     """otlip and Poisson (depth 9) from clouds of each size: ``surface_error`` (mean of
     both exact directions, over the diagonal), time, Euler characteristic."""
-    import resource
-
     have_pml = with_poisson and importlib.util.find_spec("pymeshlab") is not None
     print(
         "\n| shape | noise | points | otlip error % (± se) | Poisson error % | ratio | "
         "otlip time (s) | Poisson time (s) | otlip watertight, Euler | Poisson watertight, "
         "Euler | expected Euler | otlip area, volume / truth's | grid evaluations | "
-        "peak RSS so far (GiB): otlip / Poisson |"
+        "otlip peak RSS so far (GiB) | Poisson peak RSS (GiB) |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for name in shapes:
         truth = SCALING_SHAPES[name]()
         # Watertight with the right Euler characteristic, a mesh may still hold both
@@ -297,8 +311,9 @@ def run_scaling(shapes, sizes, noises, with_poisson: bool) -> None:
                 t_ours = time.perf_counter() - t
                 ours = surface_error(rec.mesh, truth)
                 grid = rec.n_evaluations
+                rss_base = float("nan")
                 if have_pml:
-                    base, t_base = poisson_in_child(pts, depth=9)
+                    base, t_base, rss_base = poisson_in_child(pts, depth=9)
                     theirs = surface_error(base, truth)
                     cells = (
                         f"{100 * theirs.mean:.4f} | {ours.mean / theirs.mean:.2f} | "
@@ -310,8 +325,7 @@ def run_scaling(shapes, sizes, noises, with_poisson: bool) -> None:
                         f"- | - | {t_ours:.1f} | - | {rec.mesh.is_watertight}, "
                         f"{rec.mesh.euler_number} | -"
                     )
-                rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-                rss_base = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20
+                rss = _peak_rss_gib()
                 sheets = (
                     f"{rec.mesh.area / truth_mesh.area:.3f}, "
                     f"{rec.mesh.volume / truth_mesh.volume:.3f}"
@@ -319,7 +333,7 @@ def run_scaling(shapes, sizes, noises, with_poisson: bool) -> None:
                 print(
                     f"| {name} | {100 * noise:g} % | {n:,} | {100 * ours.mean:.4f} "
                     f"(± {100 * ours.standard_error:.4f}) | {cells} | {expected} | "
-                    f"{sheets} | {grid:,} | {rss:.2f} / {rss_base:.2f} |",
+                    f"{sheets} | {grid:,} | {rss:.2f} | {rss_base:.2f} |",
                     flush=True,
                 )
 

@@ -133,7 +133,7 @@ _ISOLATED_SHARE = 0.01
 #    Euler characteristic 0; with the margin at sigma, both within 7 % of the area
 #    and 2 % of the volume (0.19 % of the diagonal at 1 %). A hole is a local
 #    accident whose chances grow with the number of margin-wide patches: sparse noisy
-#    clouds (2,048 points at 3 % noise, margins of 0.4-0.6 sigma) showed none, and the
+#    clouds (2,048 points at 1-3 % noise, margins of 0.4-0.7 sigma) showed none, and the
 #    margin at sigma costs them accuracy (the torus: 0.75 % -> 1.17 %, Poisson 4.9 %),
 #    but a double sheet is a wrong surface. ``sigma`` is ``CloudScale.noise``.
 #  * Fairing: smoothing length ``L``, stiffness ``L^4 / (s^2 h^2)`` (the fit's smoothing

@@ -1,7 +1,7 @@
 """What the scale rules of :func:`~otlip.sdf_mesh.reconstruct_surface` read off a cloud.
 
 Every setting of the reconstruction that depends on the size of the details or on the
-number of points is derived from two figures measured here, never tuned per data set:
+number of points is derived from the figures measured here, never tuned per data set:
 
 - the spacing ``s``: the median distance to the 4th nearest neighbour, the scale down to
   which the samples resolve the surface;
