@@ -120,8 +120,8 @@ def cloud_scale(points, *, seed: int = 0) -> CloudScale:
     if spacing <= 0:
         raise ValueError("`points` has too many duplicate points to measure its spacing")
     roughness, noise, area_per_point = _roughness_and_noise(pts, tree, seed)
-    if area_per_point is None:  # the spacing's neighbours, the others of a Gamma(4)
-        area_per_point = np.pi * spacing**2 / (SPACING_NEIGHBOUR - 1.0 / 3.0)
+    if area_per_point is None:  # too few points for the roughness: the spacing's disc
+        area_per_point = _area_per_point(spacing, SPACING_NEIGHBOUR)
     isolated = float(np.mean(far > _isolation_radius(spacing, roughness)))
     area = area_per_point * len(pts) * (1.0 - isolated)
     return CloudScale(spacing, roughness, noise, area, isolated)
@@ -157,7 +157,7 @@ def _roughness_and_noise(
         radius = float(np.median(dist[:, -1]))
         if roughness is None and (radius >= _NOISE_WIDTHS * rough_k or k == sizes[-1]):
             # A neighbourhood several roughnesses wide is a disc of the surface.
-            roughness, area_per_point = rough_k, np.pi * radius**2 / (k - 4.0 / 3.0)
+            roughness, area_per_point = rough_k, _area_per_point(radius, k - 1)
         if noise is None:
             noise_k = _noise_part(rough_k, _quadric_residual(neighbourhoods[:, : k // 2]), k)
             if np.median(dist[:, k // 2 - 1]) >= _NOISE_WIDTHS * noise_k:
@@ -166,6 +166,13 @@ def _roughness_and_noise(
             break
     noise = noise_k if noise is None else noise
     return roughness, min(noise, roughness), area_per_point
+
+
+def _area_per_point(radius: float, others: int) -> float:
+    """Surface area per point where ``others`` points lie within a median ``radius`` of
+    a point (module docstring): ``pi radius^2`` over the median of a Gamma of shape
+    ``others``, about ``others - 1/3``."""
+    return float(np.pi * radius**2 / (others - 1.0 / 3.0))
 
 
 def _noise_part(residual: float, half_residual: float, k: int) -> float:
