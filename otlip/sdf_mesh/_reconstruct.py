@@ -32,7 +32,9 @@ and inside a closed shape. The pipeline:
    thin-plate fit to the points (``fair_to_points``) moves the vertices: ``f`` measures
    the distance to the samples, not to the surface, so the mesh sags between them and
    sinks into holes in the sampling; the fit bridges those and averages noise, with a
-   stiffness set by the point spacing and the noise (scale rules below);
+   stiffness set by the point spacing and the noise (scale rules below). After the
+   projection and after the fit, the faces the moves turned over are relaxed
+   tangentially (``relax_folds``);
 6. drop connected components that hold under 1 % of the points (outlier bubbles);
 7. isolated points (``CloudScale.isolation_radius``) farther than ``outlier_radius``
    margins (3) from that surface, and than 4 roughness deviations (a dense noisy band is
@@ -59,6 +61,7 @@ from otlip.sdf_mesh._extract import evaluate_grid, mesh_from_grid
 from otlip.sdf_mesh._fairing import fair_to_points, mesh_adjacency
 from otlip.sdf_mesh._ocsdf import OneClassSDF
 from otlip.sdf_mesh._scale import SPACING_NEIGHBOUR, cloud_scale
+from otlip.sdf_mesh._unfold import relax_folds
 
 __all__ = [
     "Reconstruction",
@@ -670,6 +673,11 @@ def _extract(
     mesh = _keep_supported(mesh, pts, min_component)
     if project:
         verts = np.asarray(mesh.vertices)
+        faces = np.asarray(mesh.faces)
+        # The orientation the faces keep through the moves (``relax_folds``).
+        normals_before = np.asarray(mesh.vertex_normals)
+        reference = normals_before[faces].sum(axis=1)
+        adjacency = mesh_adjacency(len(verts), np.asarray(mesh.edges_unique))
         if crest:
             moved, found, normals = _to_crest(model, verts)
         else:
@@ -687,7 +695,7 @@ def _extract(
         if crest and _CREST_SMOOTHING:
             edges = np.asarray(mesh.edges_unique)
             moved = verts + _smooth_moves(moved - verts, normals, edges, _CREST_SMOOTHING)
-        mesh.vertices = moved
+        mesh.vertices = relax_folds(moved, faces, reference, normals_before, adjacency)
     bar.update(1)
     if fair:
         step = side / float(np.max(res))
@@ -718,6 +726,9 @@ def _extract(
         band = min(scale.roughness, spread) if with_outliers else scale.roughness
         reach = max(fairing_reach * model.margin_, _FAIRING_ROUGHNESS_REACH * band)
         mesh = fair_to_points(mesh, pts, stiffness=stiffness, reach=reach)
+        # The fit slides vertices towards their points' feet, and where it barely
+        # bends (dense clouds) it folds slivers again.
+        mesh.vertices = relax_folds(mesh.vertices, faces, reference, normals_before, adjacency)
         bar.update(1)
     bar.close()
     return mesh, level, data_level, grid.n_evaluations

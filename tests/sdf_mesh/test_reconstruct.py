@@ -449,6 +449,9 @@ def test_more_points_never_give_a_worse_mesh(noise):
         mesh = reconstruct_surface(pts, seed=0)
         assert mesh.is_watertight
         assert mesh.euler_number == -2  # one closed surface of genus 2
+        # No folds nor double sheets: they add area while the distances stay small
+        # (the bench's rows are within 0.5 % of the truth's area from 2 10^4 points).
+        assert abs(mesh.area / shape.mesh().area - 1) < 0.01
         errors[n] = surface_error(mesh, shape, n_samples=100_000)
     assert errors[50000].mean <= errors[5000].mean, errors
 
