@@ -433,8 +433,8 @@ def test_more_points_never_give_a_worse_mesh(noise):
     # The creased genus-2 union of two tori (tube 0.3, centres 1.8 apart). With the
     # scale rules (grid, margin and fairing from the cloud's spacing and noise), ten
     # times the points give a mesh at least as close to the exact surface. In the
-    # scaling bench the error falls from 0.039 % of the diagonal at 2,000 points to
-    # 0.0048 % at 20,000 and 0.0012 % at 100,000, with standard errors under 1e-4 %:
+    # scaling bench the error falls from 0.038 % of the diagonal at 2,000 points to
+    # 0.0047 % at 20,000 and 0.0013 % at 100,000, with standard errors under 1e-4 %:
     # the comparison is decided far above the Monte-Carlo noise. With Gaussian noise of
     # 0.5 % of the diagonal, the fairing averages more points the denser the cloud
     # (scale rules): 0.156 % at 2,000 points, 0.048 % at 10^5, 0.037 % at 10^6.
