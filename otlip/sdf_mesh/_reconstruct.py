@@ -59,9 +59,9 @@ from otlip._progress import progress_bar
 from otlip._validation import check_points
 from otlip.sdf_mesh._extract import evaluate_grid, mesh_from_grid
 from otlip.sdf_mesh._fairing import fair_to_points, mesh_adjacency
+from otlip.sdf_mesh._folds import relax_folds
 from otlip.sdf_mesh._ocsdf import OneClassSDF
 from otlip.sdf_mesh._scale import SPACING_NEIGHBOUR, cloud_scale
-from otlip.sdf_mesh._unfold import relax_folds
 
 __all__ = [
     "Reconstruction",
@@ -347,9 +347,7 @@ def _project_to_data(
     return _project(model, verts, _local_levels(tree, f_data, landing, quantiles))
 
 
-def _smooth_moves(
-    moves: np.ndarray, normals: np.ndarray, edges: np.ndarray, rounds: int
-) -> np.ndarray:
+def _smooth_moves(moves: np.ndarray, normals: np.ndarray, adjacency, rounds: int) -> np.ndarray:
     """Average the normal part of the vertex moves over mesh neighbours ``rounds`` times.
 
     Near its crest ``f`` is flat across the shell, so the crest's place along ``∇f`` is
@@ -363,19 +361,17 @@ def _smooth_moves(
     Args:
         moves: ``[n, 3]`` displacements of the vertices.
         normals: ``[n, 3]`` unit directions of the offsets.
-        edges: ``[e, 2]`` vertex pairs of the mesh's edges.
+        adjacency: ``[n, n]`` 0/1 vertex adjacency of the mesh (``mesh_adjacency``).
         rounds: averaging rounds.
 
     Returns:
         ``[n, 3]`` displacements.
     """
-    n = len(moves)
     offsets = np.sum(moves * normals, axis=1)
     tangential = moves - offsets[:, None] * normals
-    adj = mesh_adjacency(n, edges)
-    deg = np.asarray(adj.sum(axis=1)).ravel()
+    deg = np.asarray(adjacency.sum(axis=1)).ravel()
     for _ in range(rounds):
-        offsets = (offsets + adj @ offsets) / (1.0 + deg)
+        offsets = (offsets + adjacency @ offsets) / (1.0 + deg)
     return tangential + offsets[:, None] * normals
 
 
@@ -693,8 +689,7 @@ def _extract(
                 quantiles[shell] = projection_quantile
             moved[rest] = _project_to_data(model, verts[rest], cKDTree(pts), f_data, quantiles)
         if crest and _CREST_SMOOTHING:
-            edges = np.asarray(mesh.edges_unique)
-            moved = verts + _smooth_moves(moved - verts, normals, edges, _CREST_SMOOTHING)
+            moved = verts + _smooth_moves(moved - verts, normals, adjacency, _CREST_SMOOTHING)
         mesh.vertices = relax_folds(moved, faces, reference, normals_before, adjacency)
     bar.update(1)
     if fair:

@@ -379,20 +379,21 @@ def test_projection_to_local_levels_follows_each_part_of_the_points():
 def test_move_smoothing_keeps_uniform_offsets_and_removes_jitter():
     import trimesh
 
+    from otlip.sdf_mesh._fairing import mesh_adjacency
     from otlip.sdf_mesh._reconstruct import _smooth_moves
 
     sphere = trimesh.creation.icosphere(subdivisions=4)
-    edges = np.asarray(sphere.edges_unique)
     normals = np.asarray(sphere.vertex_normals)
+    adjacency = mesh_adjacency(len(normals), np.asarray(sphere.edges_unique))
     tangent = np.cross(normals, [0.0, 0.0, 1.0])
     # The same offset everywhere (the shell's) is kept exactly, as is the tangential
     # part of each move.
     uniform = -0.1 * normals + 0.01 * tangent
-    np.testing.assert_allclose(_smooth_moves(uniform, normals, edges, 10), uniform, atol=1e-12)
+    np.testing.assert_allclose(_smooth_moves(uniform, normals, adjacency, 10), uniform, atol=1e-12)
     # A crest found with jitter: each vertex's offset off by up to 0.02 at random.
     jitter = np.random.default_rng(0).uniform(-0.02, 0.02, size=len(normals))
     noisy = (-0.1 + jitter)[:, None] * normals
-    offsets = -np.sum(_smooth_moves(noisy, normals, edges, 10) * normals, axis=1)
+    offsets = -np.sum(_smooth_moves(noisy, normals, adjacency, 10) * normals, axis=1)
     # Averaging keeps the mean offset and shrinks the jitter several times.
     assert abs(offsets.mean() - 0.1) < 1e-3
     assert offsets.std() < jitter.std() / 4
