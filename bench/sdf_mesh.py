@@ -127,21 +127,35 @@ def _peak_rss_gib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
 
-def _timed_poisson(pts: np.ndarray, depth: int) -> tuple[np.ndarray, np.ndarray, float, float]:
+# What a timed run sends back from its process: vertices, faces, grid evaluations,
+# seconds, peak memory (GiB).
+Timed = tuple[np.ndarray, np.ndarray, int, float, float]
+
+
+def _timed_poisson(pts: np.ndarray, depth: int) -> Timed:
     t = time.perf_counter()
     mesh = poisson(pts, depth=depth)
     seconds = time.perf_counter() - t
-    return np.asarray(mesh.vertices), np.asarray(mesh.faces), seconds, _peak_rss_gib()
+    return np.asarray(mesh.vertices), np.asarray(mesh.faces), 0, seconds, _peak_rss_gib()
 
 
-def poisson_in_child(pts: np.ndarray, depth: int) -> tuple[trimesh.Trimesh, float, float]:
-    """Screened Poisson in a process of its own: ``(mesh, seconds, the child's peak
-    memory in GiB)``. This process's peak memory is then otlip's alone."""
+def _timed_otlip(pts: np.ndarray) -> Timed:
+    t = time.perf_counter()
+    rec = reconstruct_with_details(pts, seed=0)
+    seconds = time.perf_counter() - t
+    verts, faces = np.asarray(rec.mesh.vertices), np.asarray(rec.mesh.faces)
+    return verts, faces, rec.n_evaluations, seconds, _peak_rss_gib()
+
+
+def _in_child(timed, *args) -> tuple[trimesh.Trimesh, int, float, float]:
+    """``timed(*args)`` in a fresh process: ``(mesh, grid evaluations, seconds, the
+    child's peak memory in GiB)``. Each method's memory is then its own, measured as a
+    user's script calling it once would see it (compilation included)."""
     import multiprocessing
 
     with multiprocessing.get_context("spawn").Pool(1) as pool:
-        verts, faces, seconds, peak = pool.apply(_timed_poisson, (pts, depth))
-    return trimesh.Trimesh(verts, faces, process=False), seconds, peak
+        verts, faces, evaluations, seconds, peak = pool.apply(timed, args)
+    return trimesh.Trimesh(verts, faces, process=False), evaluations, seconds, peak
 
 
 def evaluate(mesh: trimesh.Trimesh, ref: trimesh.Trimesh) -> tuple[float, float, float, float]:
@@ -292,7 +306,7 @@ def run_scaling(shapes, sizes, noises, with_poisson: bool) -> None:
         "\n| shape | noise | points | otlip error % (± se) | Poisson error % | ratio | "
         "otlip time (s) | Poisson time (s) | otlip watertight, Euler | Poisson watertight, "
         "Euler | expected Euler | otlip area, volume / truth's | grid evaluations | "
-        "otlip peak RSS so far (GiB) | Poisson peak RSS (GiB) |"
+        "otlip peak RSS (GiB) | Poisson peak RSS (GiB) |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for name in shapes:
@@ -306,30 +320,22 @@ def run_scaling(shapes, sizes, noises, with_poisson: bool) -> None:
         for noise in noises:
             for n in sizes:
                 pts = scaling_cloud(truth, n, noise)
-                t = time.perf_counter()
-                rec = reconstruct_with_details(pts, seed=0)
-                t_ours = time.perf_counter() - t
-                ours = surface_error(rec.mesh, truth)
-                grid = rec.n_evaluations
+                mesh, grid, t_ours, rss = _in_child(_timed_otlip, pts)
+                ours = surface_error(mesh, truth)
                 rss_base = float("nan")
                 if have_pml:
-                    base, t_base, rss_base = poisson_in_child(pts, depth=9)
+                    base, _, t_base, rss_base = _in_child(_timed_poisson, pts, 9)
                     theirs = surface_error(base, truth)
                     cells = (
                         f"{100 * theirs.mean:.4f} | {ours.mean / theirs.mean:.2f} | "
-                        f"{t_ours:.1f} | {t_base:.1f} | {rec.mesh.is_watertight}, "
-                        f"{rec.mesh.euler_number} | {base.is_watertight}, {base.euler_number}"
+                        f"{t_ours:.1f} | {t_base:.1f} | {mesh.is_watertight}, "
+                        f"{mesh.euler_number} | {base.is_watertight}, {base.euler_number}"
                     )
                 else:
                     cells = (
-                        f"- | - | {t_ours:.1f} | - | {rec.mesh.is_watertight}, "
-                        f"{rec.mesh.euler_number} | -"
+                        f"- | - | {t_ours:.1f} | - | {mesh.is_watertight}, {mesh.euler_number} | -"
                     )
-                rss = _peak_rss_gib()
-                sheets = (
-                    f"{rec.mesh.area / truth_mesh.area:.3f}, "
-                    f"{rec.mesh.volume / truth_mesh.volume:.3f}"
-                )
+                sheets = f"{mesh.area / truth_mesh.area:.3f}, {mesh.volume / truth_mesh.volume:.3f}"
                 print(
                     f"| {name} | {100 * noise:g} % | {n:,} | {100 * ours.mean:.4f} "
                     f"(± {100 * ours.standard_error:.4f}) | {cells} | {expected} | "

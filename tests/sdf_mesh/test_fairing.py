@@ -123,3 +123,31 @@ def test_bad_points():
         fair_to_points(sphere, np.zeros((10, 2)), stiffness=1.0)
     with pytest.raises(ValueError, match="mesh"):
         fair_to_points(trimesh.Trimesh(), sphere.vertices, stiffness=1.0)
+
+
+def test_every_pass_is_solved_to_the_first_passs_precision():
+    from scipy import sparse
+    from scipy.sparse.linalg import spsolve
+
+    from otlip.sdf_mesh._fairing import _CG_TOLERANCE, _graph_laplacian, _solve
+
+    sphere = _unit_sphere()
+    verts = np.asarray(sphere.vertices, dtype=np.float64)
+    n = len(verts)
+    laplacian = _graph_laplacian(n, np.asarray(sphere.edges_unique))
+    # The fairing's system with every vertex pulled by a point (identity feet).
+    system = (1e-2 * (laplacian.T @ laplacian) + sparse.identity(n)).tocsr()
+    rng = np.random.default_rng(0)
+    rhs = 1.1 * verts + 0.01 * rng.normal(size=verts.shape)
+    first, first_residual = _solve(system, rhs, verts, np.zeros(3))
+    np.testing.assert_allclose(first_residual, np.linalg.norm(rhs - system @ verts, axis=0))
+    assert np.all(np.linalg.norm(rhs - system @ first, axis=0) <= _CG_TOLERANCE * first_residual)
+    # A later pass starts 10^3 times closer; it stops at the first pass's residual, not
+    # 10^3 times below it, and its solution is as close to the exact one as that allows
+    # (the system's smallest eigenvalue is 1: error <= residual).
+    later_rhs = system @ first + 1e-3 * (rhs - system @ verts)
+    later, kept = _solve(system, later_rhs, first, first_residual)
+    np.testing.assert_array_equal(kept, first_residual)
+    exact = spsolve(system.tocsc(), later_rhs)
+    error = np.linalg.norm(later - exact, axis=0)
+    assert np.all(error <= _CG_TOLERANCE * first_residual)
