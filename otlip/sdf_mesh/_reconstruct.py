@@ -34,7 +34,8 @@ and inside a closed shape. The pipeline:
    sinks into holes in the sampling; the fit bridges those and averages noise, with a
    stiffness set by the point spacing and the noise (scale rules below). After the
    projection and after the fit, the faces the moves turned over are relaxed
-   tangentially (``relax_folds``);
+   tangentially, the moved vertices returned to the mesh before the relaxation
+   (``relax_folds``);
 6. drop connected components that hold under 1 % of the points (outlier bubbles);
 7. isolated points (``CloudScale.isolation_radius``) farther than ``outlier_radius``
    margins (3) from that surface, and than 4 roughness deviations (a dense noisy band is
