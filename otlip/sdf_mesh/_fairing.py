@@ -153,8 +153,9 @@ def point_feet(verts, faces, ring, pts, reach) -> tuple[sparse.csr_matrix, np.nd
     kept = dist <= reach
     face = np.full(len(pts), -1, dtype=np.int64)
     weights = np.zeros((len(pts), 3))
-    for lo in np.flatnonzero(kept)[::_FEET_CHUNK]:
-        chunk = np.flatnonzero(kept[lo:])[:_FEET_CHUNK] + lo
+    within = np.flatnonzero(kept)
+    for lo in range(0, len(within), _FEET_CHUNK):
+        chunk = within[lo : lo + _FEET_CHUNK]
         p = pts[chunk]
         cand = ring[nearest[chunk]]  # [k, c]
         k, c = cand.shape
