@@ -70,6 +70,7 @@ class CloudScale:
             roughness without the detail, ``<= roughness``.
         area: estimated area of the sampled surface (module docstring), counting the
             points that are not isolated.
+        area_per_point: the share of that area each of those points samples.
         isolated_share: share of the points whose ``SPACING_NEIGHBOUR``-th neighbour
             is farther than ``hypot(2 spacing, 1.5 roughness)``. Samples of a surface,
             even noisy or sparse ones, have few such points; outliers scattered in the
@@ -80,6 +81,7 @@ class CloudScale:
     roughness: float
     noise: float
     area: float
+    area_per_point: float
     isolated_share: float
 
     @property
@@ -124,7 +126,7 @@ def cloud_scale(points, *, seed: int = 0) -> CloudScale:
         area_per_point = _area_per_point(spacing, SPACING_NEIGHBOUR)
     isolated = float(np.mean(far > _isolation_radius(spacing, roughness)))
     area = area_per_point * len(pts) * (1.0 - isolated)
-    return CloudScale(spacing, roughness, noise, area, isolated)
+    return CloudScale(spacing, roughness, noise, area, area_per_point, isolated)
 
 
 def _roughness_and_noise(

@@ -426,6 +426,36 @@ def test_fairing_lifts_the_mesh_out_of_the_gaps_of_a_sparse_cloud():
     assert chamfer["faired"] < 0.7 * chamfer["raw"], chamfer
 
 
+def test_fairing_smooths_for_noise_only_beyond_the_disc_holding_one_point():
+    from otlip.sdf_mesh._reconstruct import _FAIRING_NOISE, _FAIRING_SPACING, _fairing_length
+
+    spacing, side = 0.01, 2.0
+    area_per_point = 0.8 * spacing**2  # a surface's: pi s^2 holds about 4.7 points
+    disc = np.sqrt(area_per_point / np.pi)
+    clean = _fairing_length(spacing, 0.0, side, area_per_point)
+    assert clean == pytest.approx(_FAIRING_SPACING * spacing, rel=1e-12)
+
+    def balance(noise):
+        return _FAIRING_NOISE * np.cbrt(noise * spacing * side)
+
+    # The noise at which the balance reaches the disc: below it a fit averages nothing
+    # more than the point itself, so the smoothing stays the clean cloud's.
+    onset = (disc / _FAIRING_NOISE) ** 3 / (spacing * side)
+    for noise in (0.1 * onset, 0.99 * onset):
+        assert _fairing_length(spacing, noise, side, area_per_point) == clean
+    lengths = [
+        _fairing_length(spacing, f * onset, side, area_per_point) for f in np.geomspace(1, 1e4, 50)
+    ]
+    assert lengths[0] == pytest.approx(clean, rel=1e-12)  # continuous at the onset
+    assert np.all(np.diff(lengths) > 0)  # more noise, longer smoothing, from the onset on
+    # Far beyond the disc the noise's balance alone: L^2 = L_n^2 - a / pi.
+    heavy = 1e4 * onset
+    length = _fairing_length(spacing, heavy, side, area_per_point)
+    expected = np.sqrt(balance(heavy) ** 2 - disc**2)
+    assert length == pytest.approx((expected**4 + clean**4) ** 0.25, rel=1e-12)
+    assert length == pytest.approx(balance(heavy), rel=0.01)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("noise", [0.0, 0.005], ids=["clean", "noisy"])
 def test_more_points_never_give_a_worse_mesh(noise):

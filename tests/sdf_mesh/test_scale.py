@@ -67,7 +67,10 @@ def test_area_of_the_sampled_surface(shape, area, sigma):
     # median radius of 4,096 of them is within 1 % and ``k - 4/3`` is the median of a
     # Gamma to 0.3 %; the torus's saddles cut a ball a little differently from a
     # sphere's cap; noise of 0.01 thickens a neighbourhood of that radius a little.
-    np.testing.assert_allclose(cloud_scale(noisy).area, area, rtol=0.05)
+    scale = cloud_scale(noisy)
+    np.testing.assert_allclose(scale.area, area, rtol=0.05)
+    # Uniform samples: each point holds an equal share of the area.
+    np.testing.assert_allclose(scale.area_per_point, area / len(noisy), rtol=0.05)
 
 
 def test_isolated_share_counts_outliers_and_is_free_of_units():
