@@ -166,8 +166,8 @@ _ISOLATED_SHARE = 0.01
 #    spacings, 0.0059 % of the diagonal against 0.0042 % at the clean 0.32; the cow
 #    from 256 points 0.96 % against 0.76 %. On analytic shapes with real noise at 2,000
 #    points the rule smooths 15-20 % less (the thin ring at 0.5 %: 0.132 -> 0.147 %, the
-#    torus at 1 %: 0.423 -> 0.463 %), still within each optimum's flat part, and more
-#    so the denser the cloud (``L_n`` grows, the disc shrinks: 1 % less at 10^5 points).
+#    torus at 1 %: 0.423 -> 0.463 %; both still under Poisson's error), and less so the
+#    denser the cloud (``L_n`` grows, the disc shrinks: 1 % less at 10^5 points).
 #    A weight fixed per ``sigma^2`` (``L`` as
 #    ``sqrt(sigma s)``) was right at one density only: the ring from 10^6 points was
 #    meshed at 0.14 % of the diagonal, worse than from 10^5; one growing as
